@@ -1,0 +1,63 @@
+"""Reading the images a request refers to (a path or a data: URI), with clear errors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from sfumato.core.errors import ImageReadError
+
+# A guard against decompression bombs: 64 megapixels is 8192², far above any side we accept.
+MAX_PIXELS = 64 * 1024 * 1024
+
+
+def _open_bytes(data: bytes, what: str) -> Image.Image:
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return image.copy()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageReadError(
+            f"The {what} is too large to open (over {MAX_PIXELS // 1_000_000} megapixels).",
+            "Resize it and try again.",
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ImageReadError(
+            f"The {what} could not be read: {error}.",
+            "Check that it is a complete PNG, JPEG or WebP file.",
+        ) from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def decode_data_uri(ref: str, what: str = "image") -> bytes:
+    payload = ref.split(",", 1)[1] if ref.startswith("data:") else ref
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageReadError(f"The {what} is not valid base64.", "Send the image bytes base64-encoded.") from None
+
+
+def load_image(ref: str, what: str = "image") -> Image.Image:
+    """Open an image reference: a ``data:`` URI or a file path."""
+    if ref.startswith("data:"):
+        return _open_bytes(decode_data_uri(ref, what), what)
+    path = Path(ref).expanduser()
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ImageReadError(f"The {what} {str(path)!r} could not be opened: {error.strerror}.",
+                             "Check the path.") from None
+    return _open_bytes(data, what)
+
+
+def to_data_uri(image: Image.Image, format: str = "PNG") -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format=format)
+    return f"data:image/{format.lower()};base64," + base64.b64encode(buffer.getvalue()).decode()

@@ -1,0 +1,170 @@
+"""The one request: everything that defines a generation, typed and serialisable."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sfumato.core.errors import InvalidRequest
+
+SAMPLERS: tuple[str, ...] = (
+    "Euler",
+    "Euler a",
+    "Heun",
+    "LMS",
+    "DPM2",
+    "DPM2 a",
+    "DPM++ 2M",
+    "DPM++ 2M SDE",
+    "DPM++ SDE",
+    "DDIM",
+    "PLMS",
+    "UniPC",
+    "LCM",
+)
+SCHEDULE_TYPES: tuple[str, ...] = ("Automatic", "Karras", "Exponential", "SGM Uniform")
+
+# A1111 before 1.9 folded the schedule into the sampler name ("DPM++ 2M Karras").
+_SCHEDULE_SUFFIXES = {"Karras": "Karras", "Exponential": "Exponential", "SGM Uniform": "SGM Uniform"}
+
+MIN_SIDE, MAX_SIDE = 64, 4096
+
+
+class MaskedContent(enum.StrEnum):
+    """What the masked area starts from before denoising (A1111's "Masked content")."""
+
+    fill = "fill"
+    original = "original"
+    latent_noise = "latent noise"
+    latent_nothing = "latent nothing"
+
+
+class Mode(enum.StrEnum):
+    txt2img = "txt2img"
+    img2img = "img2img"
+    inpaint = "inpaint"
+
+
+def split_legacy_sampler(name: str) -> tuple[str, str | None]:
+    """'DPM++ 2M Karras' -> ('DPM++ 2M', 'Karras'); names without a schedule pass through."""
+    for suffix, schedule in _SCHEDULE_SUFFIXES.items():
+        if name.endswith(" " + suffix) and name[: -len(suffix) - 1] in SAMPLERS:
+            return name[: -len(suffix) - 1], schedule
+    return name, None
+
+
+class GenerationRequest(BaseModel):
+    """One generation. A request plus the model's hash reproduces its images.
+
+    Images (``init_image``, ``mask``) are references: a file path or a ``data:`` URI with
+    base64 PNG/JPEG/WebP bytes, so the request stays plain JSON.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    prompt: str = ""
+    negative_prompt: str = ""
+    width: int | None = Field(None, description="Multiple of 8, 64–4096; None = the model's native size.")
+    height: int | None = Field(None, description="Multiple of 8, 64–4096; None = the model's native size.")
+    steps: int = Field(20, ge=1, le=150)
+    cfg_scale: float = Field(7.0, ge=0.0, le=100.0)
+    sampler: str = "DPM++ 2M"
+    schedule_type: str = "Automatic"
+    seed: int = Field(-1, ge=-1, lt=2**32, description="-1 picks a random seed.")
+    variation_seed: int = Field(-1, ge=-1, lt=2**32, description="-1 picks a random variation seed.")
+    variation_strength: float = Field(0.0, ge=0.0, le=1.0)
+    batch_size: int = Field(1, ge=1, le=64)
+    batch_count: int = Field(1, ge=1, le=1000)
+    clip_skip: int = Field(1, ge=1, le=12)
+    denoising_strength: float = Field(0.75, ge=0.0, le=1.0)
+    init_image: str | None = None
+    mask: str | None = None
+    mask_blur: int = Field(4, ge=0, le=256)
+    mask_invert: bool = False
+    inpaint_only_masked: bool = False
+    inpaint_only_masked_padding: int = Field(32, ge=0, le=1024)
+    masked_content: MaskedContent = MaskedContent.original
+    model: str | None = None
+    vae: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_sampler_names(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("sampler"), str):
+            sampler, schedule = split_legacy_sampler(data["sampler"])
+            if schedule is not None:
+                data = {**data, "sampler": sampler}
+                data.setdefault("schedule_type", schedule)
+        return data
+
+    @field_validator("prompt", "negative_prompt")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("the prompt contains a NUL byte (\\x00); remove it and try again")
+        return value
+
+    @field_validator("width", "height")
+    @classmethod
+    def _side(cls, value: int | None) -> int | None:
+        if value is None:
+            return value
+        if not MIN_SIDE <= value <= MAX_SIDE:
+            raise ValueError(f"{value} is out of range; use {MIN_SIDE}–{MAX_SIDE} pixels")
+        if value % 8:
+            nearest = max(MIN_SIDE, min(MAX_SIDE, round(value / 8) * 8))
+            raise ValueError(f"{value} is not a multiple of 8; try {nearest}")
+        return value
+
+    @field_validator("sampler")
+    @classmethod
+    def _sampler(cls, value: str) -> str:
+        if value not in SAMPLERS:
+            raise ValueError(f"unknown sampler {value!r}; choose one of: {', '.join(SAMPLERS)}")
+        return value
+
+    @field_validator("schedule_type")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if value not in SCHEDULE_TYPES:
+            raise ValueError(f"unknown schedule type {value!r}; choose one of: {', '.join(SCHEDULE_TYPES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _mask_needs_image(self) -> GenerationRequest:
+        if self.mask is not None and self.init_image is None:
+            raise ValueError("a mask needs an init image to inpaint; give one with the mask")
+        return self
+
+    @property
+    def mode(self) -> Mode:
+        if self.mask is not None:
+            return Mode.inpaint
+        if self.init_image is not None:
+            return Mode.img2img
+        return Mode.txt2img
+
+    @property
+    def images_total(self) -> int:
+        return self.batch_size * self.batch_count
+
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem, in the user's words: 'width: 100 is not a multiple of 8; try 96'."""
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "request"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def parse_request(data: dict[str, Any]) -> GenerationRequest:
+    """Validate plain data into a request, raising InvalidRequest with a readable message."""
+    try:
+        return GenerationRequest.model_validate(data)
+    except ValidationError as error:
+        raise InvalidRequest(f"Invalid request: {describe_validation_error(error)}.") from None

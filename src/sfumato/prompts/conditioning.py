@@ -1,0 +1,54 @@
+"""Text conditioning handed to the engine: per step, the AND-parts of a prompt with weights.
+
+This is the contract between ``prompts`` and ``engine``. The engine asks ``Conditioning.at(step)``
+at every step; scheduled and alternating prompts return different embeddings per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class TextEmbedding:
+    hidden: torch.Tensor  # [1, tokens, dim]; tokens is a multiple of 77 (one block per 75-token chunk)
+    pooled: torch.Tensor | None = None  # SDXL's pooled text embedding [1, 1280]; None for SD1/SD2
+
+
+@dataclass(frozen=True)
+class WeightedPart:
+    """One ``AND`` sub-prompt and its weight (composable diffusion); a plain prompt has one, weight 1."""
+
+    embedding: TextEmbedding
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class ScheduledParts:
+    """The parts in force from ``start`` (0-based step) up to, not including, ``end``."""
+
+    start: int
+    end: int
+    parts: tuple[WeightedPart, ...]
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """A prompt encoded for every step of a run of ``steps`` steps."""
+
+    schedule: tuple[ScheduledParts, ...]
+    notes: tuple[str, ...] = ()  # e.g. an embedding skipped for the wrong architecture
+
+    def at(self, step: int) -> tuple[WeightedPart, ...]:
+        for entry in self.schedule:
+            if entry.start <= step < entry.end:
+                return entry.parts
+        return self.schedule[-1].parts
+
+    @property
+    def is_static(self) -> bool:
+        return len(self.schedule) == 1
