@@ -43,8 +43,9 @@ def _text_encoder(projection: bool = False, hidden: int = 32) -> Any:
     return model.eval()
 
 
-def tiny_components(*, inpainting: bool = False, sdxl: bool = False, seed: int = 0,
-                    prediction_type: str = "epsilon") -> Components:
+def tiny_components(
+    *, inpainting: bool = False, sdxl: bool = False, seed: int = 0, prediction_type: str = "epsilon"
+) -> Components:
     """A random SD1-like (or SDXL-like) model that makes 64x64 pictures in milliseconds."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
@@ -93,8 +94,9 @@ def tiny_components(*, inpainting: bool = False, sdxl: bool = False, seed: int =
         text_encoder=text_encoder,
         tokenizer=load_clip_tokenizer(),
         scheduler_config=config,
-        info=ModelInfo(name="tiny-sdxl" if sdxl else "tiny", hash="0123456789",
-                       architecture="sdxl" if sdxl else "sd1"),
+        info=ModelInfo(
+            name="tiny-sdxl" if sdxl else "tiny", hash="0123456789", architecture="sdxl" if sdxl else "sd1"
+        ),
         text_encoder_2=text_encoder_2,
         tokenizer_2=load_clip_tokenizer("!") if sdxl else None,
         native_size=64,

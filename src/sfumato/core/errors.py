@@ -47,7 +47,7 @@ class OutputError(SfumatoError):
     """An image could not be written (folder not writable, disk full…). Nothing was left behind."""
 
 
-class Cancelled(SfumatoError):  # noqa: N818 - a state the user asked for, not a failure
+class Cancelled(SfumatoError):
     """The user cancelled the job; raised between denoising steps."""
 
     def __init__(self, message: str = "Cancelled.") -> None:

@@ -6,10 +6,13 @@ import base64
 import binascii
 import io
 from pathlib import Path
+from typing import Literal
 
 from PIL import Image, UnidentifiedImageError
 
 from sfumato.core.errors import ImageReadError
+
+ImageFormat = Literal["png", "jpeg", "webp"]
 
 # A guard against decompression bombs: 64 megapixels is 8192², far above any side we accept.
 MAX_PIXELS = 64 * 1024 * 1024
@@ -41,7 +44,9 @@ def decode_data_uri(ref: str, what: str = "image") -> bytes:
     try:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
-        raise ImageReadError(f"The {what} is not valid base64.", "Send the image bytes base64-encoded.") from None
+        raise ImageReadError(
+            f"The {what} is not valid base64.", "Send the image bytes base64-encoded."
+        ) from None
 
 
 def load_image(ref: str, what: str = "image") -> Image.Image:
@@ -52,8 +57,9 @@ def load_image(ref: str, what: str = "image") -> Image.Image:
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise ImageReadError(f"The {what} {str(path)!r} could not be opened: {error.strerror}.",
-                             "Check the path.") from None
+        raise ImageReadError(
+            f"The {what} {str(path)!r} could not be opened: {error.strerror}.", "Check the path."
+        ) from None
     return _open_bytes(data, what)
 
 

@@ -66,25 +66,29 @@ class GenerationRequest(BaseModel):
 
     prompt: str = ""
     negative_prompt: str = ""
-    width: int | None = Field(None, description="Multiple of 8, 64–4096; None = the model's native size.")
-    height: int | None = Field(None, description="Multiple of 8, 64–4096; None = the model's native size.")
-    steps: int = Field(20, ge=1, le=150)
-    cfg_scale: float = Field(7.0, ge=0.0, le=100.0)
+    width: int | None = Field(
+        default=None, description="Multiple of 8, 64–4096; None = the model's native size."
+    )
+    height: int | None = Field(
+        default=None, description="Multiple of 8, 64–4096; None = the model's native size."
+    )
+    steps: int = Field(default=20, ge=1, le=150)
+    cfg_scale: float = Field(default=7.0, ge=0.0, le=100.0)
     sampler: str = "DPM++ 2M"
     schedule_type: str = "Automatic"
-    seed: int = Field(-1, ge=-1, lt=2**32, description="-1 picks a random seed.")
-    variation_seed: int = Field(-1, ge=-1, lt=2**32, description="-1 picks a random variation seed.")
-    variation_strength: float = Field(0.0, ge=0.0, le=1.0)
-    batch_size: int = Field(1, ge=1, le=64)
-    batch_count: int = Field(1, ge=1, le=1000)
-    clip_skip: int = Field(1, ge=1, le=12)
-    denoising_strength: float = Field(0.75, ge=0.0, le=1.0)
+    seed: int = Field(default=-1, ge=-1, lt=2**32, description="-1 picks a random seed.")
+    variation_seed: int = Field(default=-1, ge=-1, lt=2**32, description="-1 picks a random variation seed.")
+    variation_strength: float = Field(default=0.0, ge=0.0, le=1.0)
+    batch_size: int = Field(default=1, ge=1, le=64)
+    batch_count: int = Field(default=1, ge=1, le=1000)
+    clip_skip: int = Field(default=1, ge=1, le=12)
+    denoising_strength: float = Field(default=0.75, ge=0.0, le=1.0)
     init_image: str | None = None
     mask: str | None = None
-    mask_blur: int = Field(4, ge=0, le=256)
+    mask_blur: int = Field(default=4, ge=0, le=256)
     mask_invert: bool = False
     inpaint_only_masked: bool = False
-    inpaint_only_masked_padding: int = Field(32, ge=0, le=1024)
+    inpaint_only_masked_padding: int = Field(default=32, ge=0, le=1024)
     masked_content: MaskedContent = MaskedContent.original
     model: str | None = None
     vae: str | None = None
@@ -149,7 +153,6 @@ class GenerationRequest(BaseModel):
     @property
     def images_total(self) -> int:
         return self.batch_size * self.batch_count
-
 
 
 def describe_validation_error(error: ValidationError) -> str:

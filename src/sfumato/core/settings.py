@@ -35,17 +35,21 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SFUMATO_", extra="ignore", validate_assignment=True)
 
     data_dir: Path = Field(default_factory=_data_dir, description="Index, caches and job queue.")
-    output_dir: Path | None = Field(None, description="Where pictures are saved; default <data_dir>/outputs.")
+    output_dir: Path | None = Field(
+        default=None, description="Where pictures are saved; default <data_dir>/outputs."
+    )
     model_folders: list[Path] = Field(default_factory=list, description="Folders searched for models.")
-    default_model: str | None = Field(None, description="Model used when a request names none.")
-    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps.")
+    default_model: str | None = Field(default=None, description="Model used when a request names none.")
+    device: str = Field(default="auto", description="auto, cpu, cuda, cuda:N or mps.")
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
-    preview_every: int = Field(5, ge=0, description="Steps between live previews; 0 = none.")
-    model_cache_bytes: int = Field(8 * 1024**3, ge=0, description="Budget for models kept loaded.")
+    preview_every: int = Field(default=5, ge=0, description="Steps between live previews; 0 = none.")
+    model_cache_bytes: int = Field(default=8 * 1024**3, ge=0, description="Budget for models kept loaded.")
     host: str = "127.0.0.1"
-    port: int = Field(7860, ge=1, le=65535)
-    token: str | None = Field(None, description="Access token required by the server when set.")
-    cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed to call the server.")
+    port: int = Field(default=7860, ge=1, le=65535)
+    token: str | None = Field(default=None, description="Access token required by the server when set.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Browser origins allowed to call the server."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -42,6 +42,9 @@ class Conditioning:
 
     schedule: tuple[ScheduledParts, ...]
     notes: tuple[str, ...] = ()  # e.g. an embedding skipped for the wrong architecture
+    # The empty prompt encoded as one 77-token chunk: pads a shorter conditioning to a longer one's
+    # length (as A1111 does) so cond and uncond can share a batch. None when not known.
+    padding: TextEmbedding | None = None
 
     def at(self, step: int) -> tuple[WeightedPart, ...]:
         for entry in self.schedule:
@@ -52,3 +55,32 @@ class Conditioning:
     @property
     def is_static(self) -> bool:
         return len(self.schedule) == 1
+
+    @property
+    def max_tokens(self) -> int:
+        return max(part.embedding.hidden.shape[1] for entry in self.schedule for part in entry.parts)
+
+    def padded_to(self, tokens: int) -> Conditioning:
+        """Every embedding made ``tokens`` long by appending the empty-prompt chunk (A1111's padding)."""
+        import torch
+
+        if self.padding is None:
+            raise ValueError("This conditioning has no padding chunk; encode it with prompts.encoder.")
+        pad = self.padding.hidden
+
+        def pad_part(part: WeightedPart) -> WeightedPart:
+            hidden = part.embedding.hidden
+            missing = tokens - hidden.shape[1]
+            if missing <= 0:
+                return part
+            repeats = -(-missing // pad.shape[1])
+            extra = pad.to(hidden).repeat(1, repeats, 1)[:, :missing]
+            return WeightedPart(
+                TextEmbedding(torch.cat([hidden, extra], dim=1), part.embedding.pooled), part.weight
+            )
+
+        schedule = tuple(
+            ScheduledParts(entry.start, entry.end, tuple(pad_part(part) for part in entry.parts))
+            for entry in self.schedule
+        )
+        return Conditioning(schedule, self.notes, self.padding)

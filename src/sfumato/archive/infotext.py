@@ -1,0 +1,194 @@
+"""A1111's "infotext": the `parameters` text every Stable Diffusion tool can read.
+
+Layout (reference/anchors-reliability-ux.md §3.1)::
+
+    <prompt, may span lines>
+    Negative prompt: <negative prompt, may span lines>     <- only when non-empty
+    Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x512, ..., Version: sfumato 0.1.0
+
+A value is JSON-quoted when it holds a comma, a colon or a newline; the last line counts as the
+parameters line only when it holds at least three ``key: value`` pairs, as A1111 reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from sfumato import __version__
+from sfumato.core.request import GenerationRequest, MaskedContent, Mode, parse_request
+from sfumato.core.result import ModelInfo
+
+NEGATIVE_PREFIX = "Negative prompt:"
+VERSION = f"sfumato {__version__}"
+
+# One `Key: value` pair: the key starts with a word character and may hold spaces, dashes and
+# slashes; the value is a JSON string (with escapes) or runs to the next comma.
+_PAIR = re.compile(r'(\w[\w \-/]*?)\s*:\s*("(?:\\.|[^\\"])*"|[^,]*?)\s*(?:,|$)')
+
+
+def format_number(value: float) -> str:
+    """7.0 -> '7', 0.75 -> '0.75': as A1111's web UI writes slider values."""
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def quote(value: str) -> str:
+    if "," in value or ":" in value or "\n" in value:
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _inpaint_params(recipe: GenerationRequest) -> dict[str, str]:
+    params = {"Mask blur": str(recipe.mask_blur)}
+    if recipe.mask_invert:
+        params["Mask mode"] = "Inpaint not masked"
+    params["Masked content"] = recipe.masked_content.value
+    if recipe.inpaint_only_masked:
+        params["Inpaint area"] = "Only masked"
+        params["Masked area padding"] = str(recipe.inpaint_only_masked_padding)
+    return params
+
+
+def generation_params(
+    recipe: GenerationRequest,
+    model: ModelInfo | None = None,
+    extra: Mapping[str, str] | None = None,
+    size: tuple[int, int] | None = None,
+) -> dict[str, str]:
+    """The parameters line in A1111's key order. ``size`` fills a missing width/height."""
+    width = recipe.width if recipe.width is not None else (size[0] if size else None)
+    height = recipe.height if recipe.height is not None else (size[1] if size else None)
+    varied = recipe.variation_strength > 0
+    candidates: dict[str, str | None] = {
+        "Steps": str(recipe.steps),
+        "Sampler": recipe.sampler,
+        "Schedule type": None if recipe.schedule_type == "Automatic" else recipe.schedule_type,
+        "CFG scale": format_number(recipe.cfg_scale),
+        "Seed": str(recipe.seed),
+        "Size": f"{width}x{height}" if width and height else None,
+        "Model hash": model.hash if model else None,
+        "Model": model.name if model else None,
+        "VAE hash": model.vae_hash if model else None,
+        "VAE": model.vae_name if model else None,
+        "Variation seed": str(recipe.variation_seed) if varied else None,
+        "Variation seed strength": format_number(recipe.variation_strength) if varied else None,
+        "Denoising strength": (
+            format_number(recipe.denoising_strength) if recipe.mode is not Mode.txt2img else None
+        ),
+        "Clip skip": str(recipe.clip_skip) if recipe.clip_skip > 1 else None,
+    }
+    if recipe.mode is Mode.inpaint:
+        candidates.update(_inpaint_params(recipe))
+    for key, value in (extra or {}).items():
+        candidates.setdefault(key, value)
+    candidates["Version"] = VERSION
+    return {key: value for key, value in candidates.items() if value is not None}
+
+
+def join_params(params: Mapping[str, str]) -> str:
+    return ", ".join(key if key == value else f"{key}: {quote(value)}" for key, value in params.items())
+
+
+def format_infotext(prompt: str, negative_prompt: str, params: Mapping[str, str]) -> str:
+    negative = f"\n{NEGATIVE_PREFIX} {negative_prompt}" if negative_prompt else ""
+    return f"{prompt}{negative}\n{join_params(params)}".strip()
+
+
+def infotext(
+    recipe: GenerationRequest,
+    model: ModelInfo | None = None,
+    extra: Mapping[str, str] | None = None,
+    size: tuple[int, int] | None = None,
+) -> str:
+    """The A1111 `parameters` text of one picture's recipe."""
+    params = generation_params(recipe, model, extra, size)
+    return format_infotext(recipe.prompt, recipe.negative_prompt, params)
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        try:
+            decoded = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+        return decoded if isinstance(decoded, str) else value
+    return value
+
+
+def split_params(line: str) -> dict[str, str]:
+    """'Steps: 20, Lora hashes: "a: 1, b: 2"' -> {'Steps': '20', 'Lora hashes': 'a: 1, b: 2'}."""
+    return {key.strip(): _unquote(value.strip()) for key, value in _PAIR.findall(line)}
+
+
+def parse_infotext(text: str) -> dict[str, str]:
+    """Any A1111 infotext as a flat mapping: 'Prompt', 'Negative prompt' and every parameter as text."""
+    lines = text.strip().replace("\r\n", "\n").split("\n")
+    params: dict[str, str] = {}
+    if lines and len(_PAIR.findall(lines[-1])) >= 3:
+        params = split_params(lines.pop())
+    prompt: list[str] = []
+    negative: list[str] = []
+    in_negative = False
+    for line in lines:
+        line = line.strip()
+        if line.startswith(NEGATIVE_PREFIX):
+            in_negative = True
+            line = line[len(NEGATIVE_PREFIX) :].strip()
+        (negative if in_negative else prompt).append(line)
+    return {"Prompt": "\n".join(prompt), "Negative prompt": "\n".join(negative), **params}
+
+
+def _size(value: str) -> tuple[int, int] | None:
+    match = re.fullmatch(r"\s*(\d+)\s*x\s*(\d+)\s*", value)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+# Parameters that map one to one onto request fields: (A1111 key, field, converter).
+_FIELDS: tuple[tuple[str, str, type], ...] = (
+    ("Steps", "steps", int),
+    ("Sampler", "sampler", str),
+    ("Schedule type", "schedule_type", str),
+    ("CFG scale", "cfg_scale", float),
+    ("Seed", "seed", int),
+    ("Model", "model", str),
+    ("VAE", "vae", str),
+    ("Variation seed", "variation_seed", int),
+    ("Variation seed strength", "variation_strength", float),
+    ("Denoising strength", "denoising_strength", float),
+    ("Clip skip", "clip_skip", int),
+    ("Mask blur", "mask_blur", int),
+    ("Masked area padding", "inpaint_only_masked_padding", int),
+)
+
+
+def request_fields(params: Mapping[str, str]) -> dict[str, Any]:
+    """Request fields from a parsed infotext; values that do not convert are passed on as text for
+    the request's validation to report."""
+    data: dict[str, Any] = {
+        "prompt": params.get("Prompt", ""),
+        "negative_prompt": params.get("Negative prompt", ""),
+    }
+    for key, field, convert in _FIELDS:
+        if key in params:
+            try:
+                data[field] = convert(params[key])
+            except ValueError:
+                data[field] = params[key]
+    if (size := _size(params.get("Size", ""))) is not None:
+        data["width"], data["height"] = size
+    if "Inpaint area" in params:
+        data["inpaint_only_masked"] = params["Inpaint area"] == "Only masked"
+    if "Mask mode" in params:
+        data["mask_invert"] = params["Mask mode"] == "Inpaint not masked"
+    if params.get("Masked content") in {item.value for item in MaskedContent}:
+        data["masked_content"] = params["Masked content"]
+    return data
+
+
+def request_from_infotext(text: str) -> GenerationRequest:
+    """The request an infotext describes; raises InvalidRequest when a value is not one we can run."""
+    return parse_request(request_fields(parse_infotext(text)))

@@ -1,0 +1,275 @@
+"""Reading the recipe inside a picture: Sfumato's own, A1111's, ComfyUI's or InvokeAI's."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from PIL import ExifTags, Image, UnidentifiedImageError
+from pydantic import ValidationError
+
+from sfumato.archive import comfyui, invokeai
+from sfumato.archive.files import MAKER_NOTE, SFUMATO_CHUNK, SFUMATO_PREFIX, USER_COMMENT
+from sfumato.archive.infotext import format_infotext, format_number, parse_infotext, request_fields
+from sfumato.core.errors import ImageReadError, InvalidRequest
+from sfumato.core.request import GenerationRequest, describe_validation_error
+from sfumato.core.result import ModelInfo
+
+Source = Literal["sfumato", "a1111", "comfyui", "invokeai"]
+
+# ComfyUI's animated WebP keeps its graphs in these IFD0 text tags, as "prompt:{...}".
+_COMFYUI_EXIF_TAGS = (0x010F, 0x0110, 0x010E)
+_KNOWN_CHUNKS = frozenset({SFUMATO_CHUNK, "parameters", "prompt", "workflow", "invokeai_metadata"})
+
+
+class NoRecipeInImage(InvalidRequest):
+    """The picture carries no generation settings that Sfumato can read."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"{path.name} holds no generation settings (no Sfumato, A1111, ComfyUI or InvokeAI metadata).",
+            "Pick a picture made by Sfumato or another Stable Diffusion tool, or give the settings as options.",
+        )
+        self.path = path
+
+
+@dataclass(frozen=True)
+class ImageMetadata:
+    """What a picture says about how it was made. ``source`` is None when it says nothing."""
+
+    source: Source | None
+    width: int
+    height: int
+    prompt: str = ""
+    negative_prompt: str = ""
+    seed: int | None = None
+    steps: int | None = None
+    cfg_scale: float | None = None
+    sampler: str | None = None  # as the tool wrote it
+    model: str | None = None
+    model_hash: str | None = None
+    parameters: str = ""  # A1111 infotext: the picture's own, or a summary built from other formats
+    params: dict[str, str] = field(default_factory=dict)  # the parsed parameters line
+    request: GenerationRequest | None = None  # Sfumato's full recipe, when the picture has a valid one
+    model_info: ModelInfo | None = None
+    fields: dict[str, Any] = field(default_factory=dict)  # request fields found, not yet validated
+    chunks: dict[str, str] = field(default_factory=dict)  # the raw metadata texts, by chunk name
+
+    @property
+    def has_recipe(self) -> bool:
+        return self.source is not None
+
+
+def decode_user_comment(value: bytes | str) -> str:
+    """EXIF UserComment: an 8-byte charset prefix, then the text."""
+    if isinstance(value, str):
+        return value
+    prefix, body = value[:8], value[8:]
+    if prefix == b"UNICODE\0":
+        # piexif (A1111) writes big-endian; writers that follow the file's byte order may not.
+        big_endian = body[0::2].count(0) >= body[1::2].count(0)
+        return body.decode("utf_16_be" if big_endian else "utf_16_le", errors="replace")
+    if prefix == b"ASCII\0\0\0":
+        return body.decode("ascii", errors="replace")
+    return body.decode("utf-8", errors="replace").rstrip("\0")
+
+
+def _exif_chunks(image: Image.Image) -> dict[str, str]:
+    chunks: dict[str, str] = {}
+    exif = image.getexif()
+    ifd = exif.get_ifd(ExifTags.IFD.Exif)
+    comment = ifd.get(USER_COMMENT)
+    if isinstance(comment, (bytes, str)) and (text := decode_user_comment(comment).strip("\0")):
+        chunks["parameters"] = text
+    note = ifd.get(MAKER_NOTE)
+    if isinstance(note, bytes) and note.startswith(SFUMATO_PREFIX):
+        chunks[SFUMATO_CHUNK] = note[len(SFUMATO_PREFIX) :].decode("utf-8", errors="replace")
+    for tag in _COMFYUI_EXIF_TAGS:
+        value = exif.get(tag)
+        if isinstance(value, str):
+            key, _, data = value.partition(":")
+            if key in ("prompt", "workflow") and data.startswith("{"):
+                chunks.setdefault(key, data)
+    return chunks
+
+
+def read_chunks(image: Image.Image) -> dict[str, str]:
+    """The metadata texts of an open picture: PNG text chunks, or what EXIF holds for JPEG/WebP."""
+    if image.format == "PNG":
+        # Text chunks before the pixels are in `info` without decoding; `text` decodes the whole
+        # picture to find chunks written after them, so it is only asked when needed.
+        chunks = {
+            key: value for key, value in image.info.items() if isinstance(key, str) and isinstance(value, str)
+        }
+        if not _KNOWN_CHUNKS & chunks.keys():
+            text: Mapping[str, Any] = getattr(image, "text", {})
+            chunks.update({key: value for key, value in text.items() if isinstance(value, str)})
+        return chunks
+    return _exif_chunks(image)
+
+
+def _from_sfumato(chunk: str) -> tuple[dict[str, Any], GenerationRequest | None, ModelInfo | None]:
+    try:
+        data = json.loads(chunk)
+    except json.JSONDecodeError:
+        return {}, None, None
+    fields = data.get("request") if isinstance(data, dict) else None
+    if not isinstance(fields, dict):
+        return {}, None, None
+    try:
+        request: GenerationRequest | None = GenerationRequest.model_validate(fields)
+    except ValidationError:
+        request = None  # a newer Sfumato's recipe, say: recall falls back on the A1111 text
+    model = data.get("model")
+    names = {item.name for item in dataclasses.fields(ModelInfo)}
+    info = ModelInfo(**{k: v for k, v in model.items() if k in names}) if isinstance(model, dict) else None
+    return fields, request, info
+
+
+def _summary(found: Mapping[str, Any], size: tuple[int, int]) -> str:
+    """An A1111-style text for pictures from tools that write another format, to show and search."""
+    params = {
+        "Steps": found.get("steps"),
+        "Sampler": found.get("sampler"),
+        "Schedule type": found.get("scheduler"),
+        "CFG scale": format_number(found["cfg_scale"])
+        if isinstance(found.get("cfg_scale"), (int, float))
+        else None,
+        "Seed": found.get("seed"),
+        "Size": f"{found.get('width', size[0])}x{found.get('height', size[1])}",
+        "Model hash": found.get("model_hash"),
+        "Model": found.get("model"),
+    }
+    line = {key: str(value) for key, value in params.items() if value is not None}
+    return format_infotext(str(found.get("prompt", "")), str(found.get("negative_prompt", "")), line)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def metadata_from_chunks(chunks: dict[str, str], size: tuple[int, int]) -> ImageMetadata:
+    width, height = size
+    if SFUMATO_CHUNK in chunks:
+        fields, request, info = _from_sfumato(chunks[SFUMATO_CHUNK])
+        if fields:
+            text = chunks.get("parameters", "")
+            return ImageMetadata(
+                "sfumato",
+                width,
+                height,
+                prompt=str(fields.get("prompt", "")),
+                negative_prompt=str(fields.get("negative_prompt", "")),
+                seed=_int(fields.get("seed")),
+                steps=_int(fields.get("steps")),
+                cfg_scale=_float(fields.get("cfg_scale")),
+                sampler=fields.get("sampler"),
+                model=info.name if info else fields.get("model"),
+                model_hash=info.hash if info else None,
+                parameters=text,
+                params=parse_infotext(text) if text else {},
+                request=request,
+                model_info=info,
+                fields=fields,
+                chunks=chunks,
+            )
+    if "parameters" in chunks:
+        params = parse_infotext(chunks["parameters"])
+        return ImageMetadata(
+            "a1111",
+            width,
+            height,
+            prompt=params["Prompt"],
+            negative_prompt=params["Negative prompt"],
+            seed=_int(params.get("Seed")),
+            steps=_int(params.get("Steps")),
+            cfg_scale=_float(params.get("CFG scale")),
+            sampler=params.get("Sampler"),
+            model=params.get("Model"),
+            model_hash=params.get("Model hash"),
+            parameters=chunks["parameters"],
+            params=params,
+            fields=request_fields(params),
+            chunks=chunks,
+        )
+    found: dict[str, Any] = {}
+    source: Source | None = None
+    to_fields = comfyui.request_fields
+    if "invokeai_metadata" in chunks:
+        found, source, to_fields = (
+            invokeai.read_invokeai(chunks["invokeai_metadata"]),
+            "invokeai",
+            invokeai.request_fields,
+        )
+    if not found and ("prompt" in chunks or "workflow" in chunks):
+        found, source, to_fields = comfyui.read_comfyui(chunks), "comfyui", comfyui.request_fields
+    if not found:
+        return ImageMetadata(None, width, height, chunks=chunks)
+    return ImageMetadata(
+        source,
+        width,
+        height,
+        prompt=str(found.get("prompt", "")),
+        negative_prompt=str(found.get("negative_prompt", "")),
+        seed=_int(found.get("seed")),
+        steps=_int(found.get("steps")),
+        cfg_scale=_float(found.get("cfg_scale")),
+        sampler=found.get("sampler"),
+        model=found.get("model"),
+        model_hash=found.get("model_hash"),
+        parameters=_summary(found, size),
+        fields=to_fields(found),
+        chunks=chunks,
+    )
+
+
+def read_metadata(path: Path | str) -> ImageMetadata:
+    """What a PNG, JPEG or WebP file says about how it was made (never its pixels)."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            return metadata_from_chunks(read_chunks(image), image.size)
+    except FileNotFoundError:
+        raise ImageReadError(f"{path} does not exist.", "Check the path.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ImageReadError(
+            f"{path.name} could not be read as an image: {error}.",
+            "Check that it is a complete PNG, JPEG or WebP file.",
+        ) from None
+
+
+def request_from_image(path: Path | str, overrides: Mapping[str, Any] | None = None) -> GenerationRequest:
+    """The recipe a picture carries ("recall"), with ``overrides`` (request fields) applied on top.
+
+    Sfumato's own JSON is preferred; otherwise the A1111 text, then ComfyUI's or InvokeAI's settings.
+    """
+    path = Path(path)
+    metadata = read_metadata(path)
+    if not metadata.has_recipe:
+        raise NoRecipeInImage(path)
+    if metadata.request is not None and not overrides:
+        return metadata.request
+    fields = dict(metadata.fields)
+    if metadata.source == "sfumato" and metadata.request is None and metadata.parameters:
+        fields = request_fields(metadata.params)
+    try:
+        return GenerationRequest.model_validate({**fields, **(overrides or {})})
+    except ValidationError as error:
+        raise InvalidRequest(
+            f"The settings in {path.name} cannot be used: {describe_validation_error(error)}.",
+            "Override them with options (for example --sampler Euler).",
+        ) from None

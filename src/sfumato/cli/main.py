@@ -1,0 +1,323 @@
+"""The `sfumato` command line."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer._click import Context  # typer vendors click; its group is typed against this
+from typer.core import TyperGroup
+
+from sfumato.cli.console import console, fail, print_json
+from sfumato.core.errors import Cancelled, SfumatoError
+from sfumato.core.images import ImageFormat
+
+if TYPE_CHECKING:
+    from sfumato.core.events import StepProgress
+    from sfumato.core.request import GenerationRequest
+    from sfumato.core.settings import Settings
+
+
+class _Commands(TyperGroup):
+    """Shows Sfumato's own errors as one line (what went wrong, what to do) and exits 1."""
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SfumatoError as error:
+            fail(str(error))
+
+
+app = typer.Typer(
+    name="sfumato",
+    cls=_Commands,
+    help="Sfumato: an offline-first studio for Stable Diffusion.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Options shared by generate / img2img / inpaint. None means "not given": it leaves the recalled
+# recipe (--from) or the request default in place.
+Negative = Annotated[str | None, typer.Option("--negative", "-n", help="Negative prompt.")]
+Width = Annotated[int | None, typer.Option("--width", "-W", help="Width in pixels (multiple of 8).")]
+Height = Annotated[int | None, typer.Option("--height", "-H", help="Height in pixels (multiple of 8).")]
+Steps = Annotated[int | None, typer.Option("--steps", "-s", help="Denoising steps (1–150).")]
+Cfg = Annotated[float | None, typer.Option("--cfg", help="CFG scale (guidance).")]
+Sampler = Annotated[str | None, typer.Option("--sampler", help="Sampler by its A1111 name, e.g. 'Euler a'.")]
+Schedule = Annotated[
+    str | None, typer.Option("--schedule", help="Automatic, Karras, Exponential, SGM Uniform.")
+]
+Seed = Annotated[int | None, typer.Option("--seed", help="Seed; -1 picks one at random.")]
+VarSeed = Annotated[int | None, typer.Option("--variation-seed", help="Variation seed.")]
+VarStrength = Annotated[float | None, typer.Option("--variation-strength", help="Variation strength 0–1.")]
+BatchSize = Annotated[int | None, typer.Option("--batch-size", "-b", help="Pictures made at once.")]
+BatchCount = Annotated[
+    int | None, typer.Option("--batch-count", "-c", help="Batches made one after another.")
+]
+ClipSkip = Annotated[int | None, typer.Option("--clip-skip", help="Skip the last N-1 text encoder layers.")]
+Model = Annotated[str | None, typer.Option("--model", "-m", help="Model name, hash or path.")]
+Vae = Annotated[str | None, typer.Option("--vae", help="VAE name or path.")]
+Recall = Annotated[
+    Path | None, typer.Option("--from", help="Start from the recipe stored in an image; flags override it.")
+]
+Format = Annotated[ImageFormat, typer.Option("--format", help="png, jpeg or webp.")]
+OutputDir = Annotated[Path | None, typer.Option("--output-dir", "-o", help="Folder for the pictures.")]
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+Strength = Annotated[float | None, typer.Option("--strength", help="Denoising strength 0–1.")]
+
+
+def _settings(output_dir: Path | None) -> Settings:
+    from sfumato.core.settings import Settings
+
+    settings = Settings()
+    if output_dir is not None:
+        settings.output_dir = output_dir
+    return settings
+
+
+def _build_request(recall: Path | None, values: dict[str, Any]) -> GenerationRequest:
+    from sfumato.core.request import parse_request
+
+    given = {key: value for key, value in values.items() if value is not None}
+    if recall is not None:
+        from sfumato.archive.metadata import request_from_image
+
+        return request_from_image(recall, given)
+    return parse_request(given)
+
+
+def _run(request: GenerationRequest, settings: Settings, image_format: ImageFormat, as_json: bool) -> None:
+    """Generate with a progress bar; Ctrl-C cancels between steps and nothing half-written is left."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from sfumato.core.events import CancelToken
+    from sfumato.jobs.runner import run_request
+
+    cancel = CancelToken()
+    outcome: dict[str, Any] = {}
+    total = request.steps * request.batch_count
+    started = time.perf_counter()
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("loading model", total=total, rate="")
+
+        def on_progress(event: StepProgress) -> None:
+            done = event.batch * event.steps + event.step
+            elapsed = time.perf_counter() - started
+            rate = f"{done / elapsed:.2f} it/s" if elapsed > 0 else ""
+            label = f"batch {event.batch + 1}/{event.batches}" if event.batches > 1 else "generating"
+            progress.update(
+                task, completed=done, total=event.batches * event.steps, description=label, rate=rate
+            )
+
+        def work() -> None:
+            try:
+                outcome["value"] = run_request(
+                    settings, request, on_progress=on_progress, cancel=cancel, image_format=image_format
+                )
+            except BaseException as error:  # handed to the main thread, which reports it
+                outcome["error"] = error
+
+        worker = threading.Thread(target=work, name="sfumato-generate", daemon=True)
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(0.1)
+        except KeyboardInterrupt:
+            cancel.cancel()
+            progress.update(task, description="cancelling")
+            worker.join()
+
+    error = outcome.get("error")
+    if isinstance(error, Cancelled):
+        fail("Cancelled; no picture was saved.", code=130)
+    if isinstance(error, SfumatoError):
+        fail(str(error))
+    if error is not None:
+        raise error
+    records, notes = outcome["value"]
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}")
+    if as_json:
+        print_json({"images": [record.as_json() for record in records], "notes": notes})
+        return
+    for record in records:
+        typer.echo(str(record.path))
+    seconds = time.perf_counter() - started
+    console.print(f"[green]saved {len(records)} picture(s)[/] in {seconds:.1f} s")
+
+
+@app.command()
+def generate(
+    prompt: Annotated[str | None, typer.Argument(help="What to draw, in A1111 prompt syntax.")] = None,
+    negative: Negative = None,
+    width: Width = None,
+    height: Height = None,
+    steps: Steps = None,
+    cfg: Cfg = None,
+    sampler: Sampler = None,
+    schedule: Schedule = None,
+    seed: Seed = None,
+    variation_seed: VarSeed = None,
+    variation_strength: VarStrength = None,
+    batch_size: BatchSize = None,
+    batch_count: BatchCount = None,
+    clip_skip: ClipSkip = None,
+    model: Model = None,
+    vae: Vae = None,
+    recall: Recall = None,
+    image_format: Format = "png",
+    output_dir: OutputDir = None,
+    as_json: Json = False,
+) -> None:
+    """Make pictures from a prompt (text to image)."""
+    if prompt is None and recall is None:
+        fail('Give a prompt, e.g. sfumato generate "a red circle on a blue background", or --from IMAGE.')
+    values = locals()
+    request = _build_request(recall, _request_fields(values))
+    _run(request, _settings(output_dir), image_format, as_json)
+
+
+@app.command()
+def img2img(
+    init: Annotated[Path, typer.Option("--init", "-i", help="The starting picture.")],
+    prompt: Annotated[str | None, typer.Argument(help="What to draw, in A1111 prompt syntax.")] = None,
+    strength: Strength = None,
+    negative: Negative = None,
+    width: Width = None,
+    height: Height = None,
+    steps: Steps = None,
+    cfg: Cfg = None,
+    sampler: Sampler = None,
+    schedule: Schedule = None,
+    seed: Seed = None,
+    variation_seed: VarSeed = None,
+    variation_strength: VarStrength = None,
+    batch_size: BatchSize = None,
+    batch_count: BatchCount = None,
+    clip_skip: ClipSkip = None,
+    model: Model = None,
+    vae: Vae = None,
+    recall: Recall = None,
+    image_format: Format = "png",
+    output_dir: OutputDir = None,
+    as_json: Json = False,
+) -> None:
+    """Re-draw a picture following a prompt (image to image)."""
+    values = _request_fields(locals())
+    values["init_image"] = str(init)
+    _run(_build_request(recall, values), _settings(output_dir), image_format, as_json)
+
+
+@app.command()
+def inpaint(
+    init: Annotated[Path, typer.Option("--init", "-i", help="The picture to change.")],
+    mask: Annotated[Path, typer.Option("--mask", help="White = repaint, black = keep; same size as --init.")],
+    prompt: Annotated[str | None, typer.Argument(help="What to draw in the masked area.")] = None,
+    strength: Strength = None,
+    mask_blur: Annotated[
+        int | None, typer.Option("--mask-blur", help="Feather the mask by N pixels.")
+    ] = None,
+    invert_mask: Annotated[
+        bool, typer.Option("--invert-mask", help="Repaint the black area instead.")
+    ] = False,
+    only_masked: Annotated[
+        bool, typer.Option("--only-masked", help="Re-render just the masked area at full resolution.")
+    ] = False,
+    padding: Annotated[
+        int | None, typer.Option("--padding", help="Context around the area (--only-masked).")
+    ] = None,
+    fill: Annotated[
+        str | None,
+        typer.Option("--fill", help="Masked content: original, fill, latent noise, latent nothing."),
+    ] = None,
+    negative: Negative = None,
+    width: Width = None,
+    height: Height = None,
+    steps: Steps = None,
+    cfg: Cfg = None,
+    sampler: Sampler = None,
+    schedule: Schedule = None,
+    seed: Seed = None,
+    batch_size: BatchSize = None,
+    batch_count: BatchCount = None,
+    clip_skip: ClipSkip = None,
+    model: Model = None,
+    vae: Vae = None,
+    recall: Recall = None,
+    image_format: Format = "png",
+    output_dir: OutputDir = None,
+    as_json: Json = False,
+) -> None:
+    """Repaint the masked part of a picture."""
+    values = _request_fields(locals())
+    values |= {
+        "init_image": str(init),
+        "mask": str(mask),
+        "mask_blur": mask_blur,
+        "mask_invert": invert_mask or None,
+        "inpaint_only_masked": only_masked or None,
+        "inpaint_only_masked_padding": padding,
+        "masked_content": fill,
+    }
+    _run(_build_request(recall, values), _settings(output_dir), image_format, as_json)
+
+
+_FIELDS = {
+    "prompt": "prompt",
+    "negative": "negative_prompt",
+    "width": "width",
+    "height": "height",
+    "steps": "steps",
+    "cfg": "cfg_scale",
+    "sampler": "sampler",
+    "schedule": "schedule_type",
+    "seed": "seed",
+    "variation_seed": "variation_seed",
+    "variation_strength": "variation_strength",
+    "batch_size": "batch_size",
+    "batch_count": "batch_count",
+    "clip_skip": "clip_skip",
+    "strength": "denoising_strength",
+    "model": "model",
+    "vae": "vae",
+}
+
+
+def _request_fields(values: dict[str, Any]) -> dict[str, Any]:
+    return {field: values[option] for option, field in _FIELDS.items() if option in values}
+
+
+
+def _mount() -> None:
+    from sfumato.cli.archive import archive_app
+    from sfumato.cli.models import models_app
+    from sfumato.cli.prompt import prompt_app
+    from sfumato.cli.serve import serve
+    from sfumato.cli.train import train_app
+
+    app.add_typer(archive_app, name="archive", help="Your pictures: list, search, show, rebuild the index.")
+    app.add_typer(models_app, name="models")
+    app.add_typer(prompt_app, name="prompt")
+    app.add_typer(train_app, name="train")
+    app.command()(serve)
+
+
+_mount()
+
+
+def main() -> None:
+    app()
