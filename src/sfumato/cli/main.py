@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sfumato.core.events import StepProgress
     from sfumato.core.request import GenerationRequest
     from sfumato.core.settings import Settings
+    from sfumato.jobs.runner import RunOutput
 
 
 class _Commands(TyperGroup):
@@ -148,16 +149,17 @@ def _run(request: GenerationRequest, settings: Settings, image_format: ImageForm
         fail(str(error))
     if error is not None:
         raise error
-    records, notes = outcome["value"]
-    for note in notes:
+    output: RunOutput = outcome["value"]
+    for note in output.notes:
         console.print(f"[yellow]note:[/] {note}")
     if as_json:
-        print_json({"images": [record.as_json() for record in records], "notes": notes})
+        images = [picture.record.to_json() | {"file": str(picture.file)} for picture in output.pictures]
+        print_json({"images": images, "notes": output.notes})
         return
-    for record in records:
-        typer.echo(str(record.path))
+    for picture in output.pictures:
+        typer.echo(str(picture.file))
     seconds = time.perf_counter() - started
-    console.print(f"[green]saved {len(records)} picture(s)[/] in {seconds:.1f} s")
+    console.print(f"[green]saved {len(output.pictures)} picture(s)[/] in {seconds:.1f} s")
 
 
 @app.command()
@@ -299,7 +301,6 @@ _FIELDS = {
 
 def _request_fields(values: dict[str, Any]) -> dict[str, Any]:
     return {field: values[option] for option, field in _FIELDS.items() if option in values}
-
 
 
 def _mount() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -19,24 +20,28 @@ MAX_PIXELS = 64 * 1024 * 1024
 
 
 def _open_bytes(data: bytes, what: str) -> Image.Image:
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with warnings.catch_warnings():
+            # Our own limit below is stricter than the size at which Pillow only warns.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        with image:
+            # Checked from the header, before any pixel is decoded.
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageReadError(
+                    f"The {what} is too large to open ({image.width}x{image.height}, over "
+                    f"{MAX_PIXELS // 1_000_000} megapixels).",
+                    "Resize it and try again.",
+                )
             image.load()
             return image.copy()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageReadError(
-            f"The {what} is too large to open (over {MAX_PIXELS // 1_000_000} megapixels).",
-            "Resize it and try again.",
-        ) from None
+    except Image.DecompressionBombError:
+        raise ImageReadError(f"The {what} is too large to open.", "Resize it and try again.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ImageReadError(
             f"The {what} could not be read: {error}.",
             "Check that it is a complete PNG, JPEG or WebP file.",
         ) from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
 
 
 def decode_data_uri(ref: str, what: str = "image") -> bytes:

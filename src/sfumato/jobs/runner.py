@@ -6,16 +6,33 @@ The CLI calls this directly; the job worker calls it for each job it claims.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sfumato.core.events import CancelToken, ProgressCallback
 from sfumato.core.images import ImageFormat
 from sfumato.core.request import GenerationRequest
+from sfumato.core.result import GeneratedImage
 from sfumato.core.settings import Settings
 
 if TYPE_CHECKING:
     from sfumato.archive.index import Record
+    from sfumato.models.cache import ModelCache
     from sfumato.models.components import Components
+
+
+@dataclass(frozen=True)
+class SavedPicture:
+    record: Record  # the archive's entry; its path is relative to the outputs folder
+    item: GeneratedImage  # the picture and the recipe that reproduces it
+    file: Path  # where it was written
+
+
+@dataclass
+class RunOutput:
+    pictures: list[SavedPicture] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # things the user should know (fp32 VAE retry…)
 
 
 def run_request(
@@ -25,24 +42,26 @@ def run_request(
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     components: Components | None = None,
+    cache: ModelCache | None = None,
     image_format: ImageFormat = "png",
-    on_saved: Callable[[Record], None] | None = None,
-) -> tuple[list[Record], list[str]]:
-    """Returns the archive records of the saved pictures and notes for the user."""
+    on_saved: Callable[[SavedPicture], None] | None = None,
+) -> RunOutput:
+    """``cache`` keeps models loaded between runs (the server's worker owns one)."""
     from sfumato.archive.index import Archive
-    from sfumato.engine import generate
+    from sfumato.engine.generate import generate
     from sfumato.models.loading import load_model
 
     if components is None:
-        components = load_model(settings, request.model, vae=request.vae)
+        components = load_model(settings, request.model, vae=request.vae, cache=cache)
     result = generate(
         components, request, on_progress=on_progress, cancel=cancel, preview_every=settings.preview_every
     )
     archive = Archive(settings)
-    records = []
+    output = RunOutput(notes=[*components.notes, *result.notes])
     for item in result.images:
         record = archive.save(item, format=image_format)
-        records.append(record)
+        picture = SavedPicture(record=record, item=item, file=archive.path_of(record))
+        output.pictures.append(picture)
         if on_saved is not None:
-            on_saved(record)
-    return records, [*components.notes, *result.notes]
+            on_saved(picture)
+    return output

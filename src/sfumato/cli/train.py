@@ -1,0 +1,52 @@
+"""`sfumato train …`: train the built-in demo model and export a run into a diffusers folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+train_app = typer.Typer(help="Train models: the built-in demo model (more to come).", no_args_is_help=True)
+
+
+@train_app.command("demo")
+def train_demo_command(
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, logs. Run again to resume.")] = Path(
+        "runs/demo"
+    ),
+    minutes: Annotated[float, typer.Option(help="Wall-clock budget for all stages together.")] = 65.0,
+    seed: Annotated[int, typer.Option(help="Seed for weights, data and noise.")] = 0,
+    pool: Annotated[int, typer.Option(help="Scenes rendered and encoded for the UNet stage.")] = 12288,
+    decoder_only: Annotated[
+        bool,
+        typer.Option(
+            help="Only train the VAE decoder further (needs the VAE stage; can run beside the UNet)."
+        ),
+    ] = False,
+) -> None:
+    """Train (or resume) the demo model from scratch on the synthetic shapes world."""
+    from sfumato.training.demo_recipe import DemoPlan, train_decoder, train_demo
+
+    plan = DemoPlan(out=out, minutes=minutes, seed=seed, pool_size=pool)
+    if decoder_only:
+        train_decoder(plan)
+    else:
+        train_demo(plan)
+    typer.echo(f"Trained. Export it with: sfumato train export {out} <folder>")
+
+
+@train_app.command("export")
+def export_command(
+    run: Annotated[Path, typer.Argument(help="A run folder written by `sfumato train demo`.")],
+    folder: Annotated[Path, typer.Argument(help="Where to write the diffusers model folder.")],
+) -> None:
+    """Export a demo run's newest checkpoints as a diffusers folder (fp16 safetensors) with a model card."""
+    from sfumato.training.export import export_demo
+
+    written = export_demo(run, folder)
+    typer.echo(f"Exported the demo model to {written}")
+
+
+if __name__ == "__main__":
+    train_app()

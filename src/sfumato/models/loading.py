@@ -1,0 +1,438 @@
+"""Load Stable Diffusion checkpoints fully offline: single files (original layout) and diffusers folders.
+
+Single files are read with safetensors only, their keys normalised (A1111/ComfyUI variants, old and
+new CLIP layouts), then each component is built from the shipped config folder with diffusers'
+converters. Nothing here downloads, and nothing here unpickles.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sfumato.core.errors import CorruptModelFile, ModelNotFound, NoModelConfigured, UnsupportedModel
+from sfumato.core.result import ModelInfo
+from sfumato.models.components import Components
+from sfumato.models.device import resolve_device, resolve_dtype
+from sfumato.models.identify import (
+    SD1_CLIP,
+    SDXL_CLIP_L,
+    Identity,
+    identify_file,
+    identify_header,
+)
+from sfumato.models.safety import (
+    FileFormat,
+    load_safetensors,
+    read_safetensors_header,
+    sniff_format,
+    unsafe_error,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from sfumato.core.settings import Settings
+    from sfumato.models.cache import ModelCache
+
+WEIGHT_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin")
+
+
+def config_folder(name: str) -> Path:
+    """A shipped diffusers-layout config folder (JSON only): sd1, sd1-inpainting, sd2-512, sd2-768-v, sdxl…"""
+    folder = Path(str(files("sfumato.models").joinpath("configs", name)))
+    if not (folder / "model_index.json").is_file():
+        raise UnsupportedModel(f"No shipped configuration named {name!r}.")
+    return folder
+
+
+def demo_model_folder() -> Path:
+    # Found by path, not by importing sfumato.demo: models sits below demo in the layers.
+    return Path(str(files("sfumato"))) / "demo" / "model"
+
+
+def load_model(
+    settings: Settings,
+    name: str | None = None,
+    *,
+    vae: str | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    prediction: str | None = None,
+    cache: ModelCache | None = None,
+) -> Components:
+    """Load the model ``name`` (a path, a library name, ``name [hash]`` or a hash) ready to run.
+
+    ``name`` None means ``settings.default_model``, then the shipped demo model. With ``cache``,
+    a model already loaded is reused and switching releases what no longer fits the budget.
+    """
+    from sfumato.models.library import ModelLibrary
+
+    library = ModelLibrary(settings)
+    path = resolve_model_path(settings, name, library)
+    vae_path = _resolve_vae(vae, library) if vae else None
+    target = resolve_device(str(device) if device is not None else settings.device)
+    want = dtype if dtype is not None else resolve_dtype(settings.precision, target)
+
+    def load() -> Components:
+        model_hash = None if path.is_dir() else library.hash_file(path)
+        vae_hash = library.hash_file(vae_path) if vae_path else None
+        components = load_checkpoint(
+            path, vae_path=vae_path, device=target, dtype=want, prediction=prediction
+        )
+        components.info = ModelInfo(
+            name=components.info.name,
+            hash=model_hash,
+            vae_name=vae_path.stem if vae_path else None,
+            vae_hash=vae_hash,
+            architecture=components.info.architecture,
+        )
+        if settings.precision == "fp16" and target.type == "cpu":
+            components.notes.append(
+                "fp16 is not used on the CPU; the model runs in fp32 (ask for bf16 instead)."
+            )
+        return components
+
+    if cache is None:
+        return load()
+    key = (
+        str(path.resolve()),
+        str(vae_path.resolve()) if vae_path else "",
+        str(target),
+        str(want),
+        prediction or "",
+    )
+    return cache.get(key, load, estimate=_estimate_bytes(path, want))
+
+
+def resolve_model_path(settings: Settings, name: str | None, library: Any = None) -> Path:
+    if name is None:
+        name = settings.default_model
+    if name is None:
+        demo = demo_model_folder()
+        if (demo / "unet" / "config.json").is_file():
+            return demo
+        raise NoModelConfigured(
+            "No model is configured and the demo model is not installed.",
+            "Name one with `--model PATH`, set SFUMATO_DEFAULT_MODEL=PATH, or add your model folder with "
+            "`sfumato models add-folder PATH` (an AUTOMATIC1111 or ComfyUI folder works as it is).",
+        )
+    candidate = Path(name).expanduser()
+    if candidate.exists():
+        return candidate
+    if library is None:
+        from sfumato.models.library import ModelLibrary
+
+        library = ModelLibrary(settings)
+    found = library.resolve("checkpoint", name)
+    if found is None:
+        raise ModelNotFound(
+            f"No model called {name!r} in the configured folders.",
+            "Run `sfumato models list` to see the names, or give the file's path.",
+        )
+    return found
+
+
+def _resolve_vae(name: str, library: Any) -> Path:
+    candidate = Path(name).expanduser()
+    if candidate.exists():
+        return candidate
+    found = library.resolve("vae", name)
+    if found is None:
+        raise ModelNotFound(
+            f"No VAE called {name!r} in the configured folders.", "Run `sfumato models list`."
+        )
+    return found
+
+
+def _estimate_bytes(path: Path, dtype: torch.dtype) -> int:
+    import torch
+
+    if path.is_dir():
+        size = sum(p.stat().st_size for p in path.rglob("*.safetensors"))
+    else:
+        size = path.stat().st_size
+    # files are usually fp16; fp32 weights take twice that
+    return size * 2 if dtype == torch.float32 else size
+
+
+def load_checkpoint(
+    path: Path,
+    *,
+    vae_path: Path | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+    prediction: str | None = None,
+    config_dir: Path | None = None,
+) -> Components:
+    """Load a single-file checkpoint or a diffusers folder. ``config_dir`` overrides the shipped config."""
+    import torch
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    # Their per-shard progress bars would interleave with ours; Sfumato reports progress itself.
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    dtype = dtype or torch.float32
+    if path.is_dir():
+        components = load_diffusers_folder(path, dtype=dtype, prediction=prediction)
+        if vae_path is not None:
+            components.vae = load_vae(vae_path, path / "vae", dtype=dtype)
+    else:
+        components = load_single_file(
+            path, dtype=dtype, prediction=prediction, config_dir=config_dir, vae_path=vae_path
+        )
+    _to_device(components, torch.device(device))
+    return components
+
+
+def load_single_file(
+    path: Path,
+    *,
+    dtype: torch.dtype,
+    prediction: str | None = None,
+    config_dir: Path | None = None,
+    vae_path: Path | None = None,
+) -> Components:
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    header = read_safetensors_header(path)
+    identity = identify_header(header, name=path.name, prediction=prediction)
+    if identity.kind != "checkpoint":
+        raise UnsupportedModel(
+            f"{path.name} is a {identity.kind}, not a Stable Diffusion checkpoint.",
+            "Choose a checkpoint as the model (a VAE goes in --vae; LoRAs and embeddings go in the prompt).",
+        )
+    config = config_dir or config_folder(identity.config_name)
+    state = normalise_keys(load_safetensors(path))
+    unet_kwargs: dict[str, Any] = {} if dtype == torch.float32 else {"torch_dtype": dtype}
+    if identity.in_channels != _json(config / "unet" / "config.json").get("in_channels", 4):
+        unet_kwargs["in_channels"] = identity.in_channels
+    try:
+        unet = UNet2DConditionModel.from_single_file(
+            state,  # pyright: ignore[reportArgumentType] - diffusers accepts a state dict here
+            config=str(config),
+            subfolder="unet",
+            local_files_only=True,
+            **unet_kwargs,
+        )
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise _mismatch(path, identity, exc) from exc
+    if vae_path is not None:
+        vae = load_vae(vae_path, config / "vae", dtype=dtype)
+    elif identity.has_vae:
+        vae = _vae_from_state(state, config / "vae", dtype, path.name)
+    else:
+        raise UnsupportedModel(
+            f"{path.name} has no VAE inside it.",
+            "Choose a VAE for it with --vae NAME (see `sfumato models list`).",
+        )
+    encoders = _text_encoders(state, identity, config, dtype, path)
+    _check_loaded(path, unet, vae, *encoders)
+    scheduler = _json(config / "scheduler" / "scheduler_config.json")
+    scheduler["prediction_type"] = identity.prediction
+    if "ztsnr" in header.tensors:
+        scheduler["rescale_betas_zero_snr"] = True
+    components = _assemble(unet, vae, encoders, identity, scheduler, path.stem)
+    del state
+    return components
+
+
+def normalise_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """One key layout for the variants A1111, ComfyUI and old/new transformers save."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if key.startswith("model_ema.") or key.endswith("position_ids"):
+            continue  # inference uses the non-EMA weights, as A1111 does; position ids are rebuilt
+        for prefix in (SD1_CLIP, SDXL_CLIP_L):
+            if key.startswith(prefix) and not key.startswith(prefix + "text_model."):
+                # transformers < 4.x saves and >= 5.6 flattens CLIPTextModel without ``text_model.``
+                key = prefix + "text_model." + key[len(prefix) :]
+        out[key] = value
+    return out
+
+
+def _text_encoders(
+    state: dict[str, torch.Tensor], identity: Identity, config: Path, dtype: torch.dtype, path: Path
+) -> tuple[Any, Any]:
+    from diffusers.loaders.single_file_utils import create_diffusers_clip_model_from_ldm
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    def build(cls: Any, prefix: str, subfolder: str) -> Any:
+        # each encoder sees only its own keys, so diffusers' key sniffing cannot pick the wrong one
+        part = {k: v for k, v in state.items() if k.startswith(prefix)}
+        if not part:
+            raise CorruptModelFile(
+                f"{path.name} lacks its text encoder weights ({prefix}…).",
+                "The file is incomplete; get a full checkpoint.",
+            )
+        try:
+            return create_diffusers_clip_model_from_ldm(
+                cls, part, subfolder=subfolder, config=str(config), torch_dtype=dtype, local_files_only=True
+            )
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise _mismatch(path, identity, exc) from exc
+
+    arch = identity.architecture
+    if arch == "sd1":
+        return build(CLIPTextModel, "cond_stage_model.transformer.", "text_encoder"), None
+    if arch == "sd2":
+        return build(CLIPTextModel, "cond_stage_model.model.", "text_encoder"), None
+    if arch == "sdxl":
+        return (
+            build(CLIPTextModel, "conditioner.embedders.0.", "text_encoder"),
+            build(CLIPTextModelWithProjection, "conditioner.embedders.1.", "text_encoder_2"),
+        )
+    return None, build(CLIPTextModelWithProjection, "conditioner.embedders.0.", "text_encoder_2")
+
+
+def _vae_from_state(state: dict[str, torch.Tensor], config: Path, dtype: torch.dtype, name: str) -> Any:
+    from accelerate import init_empty_weights
+    from diffusers import AutoencoderKL
+    from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
+
+    vae_config: dict[str, Any] = AutoencoderKL.load_config(str(config))  # pyright: ignore[reportAssignmentType]
+    keys = list(state)
+    if any(k.startswith("first_stage_model.") for k in keys):
+        state = {k: v for k, v in state.items() if k.startswith("first_stage_model.")}
+    if any(".down_blocks." in k or ".up_blocks." in k for k in keys):
+        converted = {k.removeprefix("vae."): v for k, v in state.items()}  # already diffusers layout
+    else:
+        converted = convert_ldm_vae_checkpoint(state, vae_config)
+    with init_empty_weights():
+        vae: Any = AutoencoderKL.from_config(vae_config)
+    expected = vae.state_dict()
+    wrong = [
+        k for k, v in expected.items() if k not in converted or tuple(converted[k].shape) != tuple(v.shape)
+    ]
+    if wrong:
+        raise UnsupportedModel(
+            f"The VAE in {name} does not fit this model's architecture ({len(wrong)} of {len(expected)} "
+            f"weights missing or of another shape, e.g. {wrong[0]}).",
+            "Choose a VAE made for this model's family (SD1/SD2 and SDXL VAEs share a shape; others do not).",
+        )
+    vae.load_state_dict({k: converted[k].to(dtype) for k in expected}, strict=True, assign=True)
+    return vae.eval()
+
+
+def load_vae(path: Path, config: Path, *, dtype: torch.dtype) -> Any:
+    """A separate VAE file (original or diffusers layout) for the model whose VAE config is ``config``."""
+    header = read_safetensors_header(path)
+    kind = identify_header(header, name=path.name).kind
+    if kind != "vae":
+        raise UnsupportedModel(
+            f"{path.name} is not a VAE (it looks like a {kind}).", "Choose a VAE file for --vae."
+        )
+    return _vae_from_state(load_safetensors(path), config, dtype, path.name)
+
+
+def _assemble(
+    unet: Any, vae: Any, encoders: tuple[Any, Any], identity: Identity, scheduler: dict[str, Any], name: str
+) -> Components:
+    from sfumato.models.tokenizer import load_clip_tokenizer
+
+    te1, te2 = encoders
+    arch = identity.architecture or "sd1"
+    pad = "!" if arch == "sd2" else "<|endoftext|>"
+    tokenizer = copy.deepcopy(load_clip_tokenizer(pad))
+    tokenizer_2 = copy.deepcopy(load_clip_tokenizer("!")) if te2 is not None else None
+    if te1 is None:  # the refiner has only the OpenCLIP encoder: it is the first and only one
+        te1, tokenizer, te2, tokenizer_2 = te2, tokenizer_2, None, None
+    latent_size = int(unet.config.sample_size)
+    scale = 2 ** (len(vae.config.block_out_channels) - 1)
+    return Components(
+        unet=unet,
+        vae=vae,
+        text_encoder=te1,  # pyright: ignore[reportArgumentType]
+        tokenizer=tokenizer,  # pyright: ignore[reportArgumentType]
+        scheduler_config=scheduler,
+        info=ModelInfo(name=name, architecture=arch),
+        text_encoder_2=te2,
+        tokenizer_2=tokenizer_2,  # pyright: ignore[reportArgumentType]
+        native_size=latent_size * scale,
+    )
+
+
+def load_diffusers_folder(folder: Path, *, dtype: torch.dtype, prediction: str | None = None) -> Components:
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    identity = identify_file(folder, prediction=prediction)
+    _check_folder_weights(folder)
+    common: dict[str, Any] = {"local_files_only": True, "use_safetensors": True}
+    unet = UNet2DConditionModel.from_pretrained(str(folder), subfolder="unet", torch_dtype=dtype, **common)
+    vae = AutoencoderKL.from_pretrained(str(folder), subfolder="vae", torch_dtype=dtype, **common)
+
+    def encoder(sub: str) -> Any:
+        if not (folder / sub).is_dir():
+            return None
+        arch = (_json(folder / sub / "config.json").get("architectures") or ["CLIPTextModel"])[0]
+        cls = CLIPTextModelWithProjection if arch == "CLIPTextModelWithProjection" else CLIPTextModel
+        return cls.from_pretrained(str(folder / sub), dtype=dtype, **common).eval()
+
+    scheduler = _json(folder / "scheduler" / "scheduler_config.json")
+    scheduler["prediction_type"] = identity.prediction
+    components = _assemble(
+        unet.eval(),
+        vae.eval(),
+        (encoder("text_encoder"), encoder("text_encoder_2")),
+        identity,
+        scheduler,
+        folder.name,
+    )
+    for attr, sub in (("tokenizer", "tokenizer"), ("tokenizer_2", "tokenizer_2")):
+        if (folder / sub / "vocab.json").is_file() and getattr(components, attr) is not None:
+            setattr(components, attr, CLIPTokenizer.from_pretrained(str(folder / sub), local_files_only=True))
+    return components
+
+
+def _check_folder_weights(folder: Path) -> None:
+    """Refuse a folder whose weights are pickles, including pickles named .safetensors."""
+    for sub in ("unet", "vae", "text_encoder", "text_encoder_2"):
+        if not (folder / sub).is_dir():
+            continue
+        weights = [p for p in (folder / sub).iterdir() if p.suffix in WEIGHT_SUFFIXES]
+        safe = [p for p in weights if p.suffix in (".safetensors", ".sft")]
+        for file in safe:
+            read_safetensors_header(file)
+        if not safe and weights:
+            fmt = sniff_format(weights[0])
+            if fmt in (FileFormat.PICKLE, FileFormat.ZIP_PICKLE):
+                raise unsafe_error(weights[0], fmt)
+        if not weights:
+            raise CorruptModelFile(f"{folder.name}/{sub} has no weights file.", "The folder is incomplete.")
+
+
+def _check_loaded(path: Path, *modules: Any) -> None:
+    for module in modules:
+        if module is None:
+            continue
+        missing = [n for n, p in module.named_parameters() if p.device.type == "meta"]
+        if missing:
+            raise CorruptModelFile(
+                f"{path.name} lacks {len(missing)} weights its architecture needs (e.g. {missing[0]}).",
+                "The file is incomplete or of a variant Sfumato does not know; get a full checkpoint.",
+            )
+
+
+def _mismatch(path: Path, identity: Identity, exc: Exception) -> UnsupportedModel:
+    first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    return UnsupportedModel(
+        f"{path.name} looks like {identity.describe()} but its weights do not fit that architecture: {first}",
+        "If it is a v-prediction or inpainting model, say so (e.g. --prediction v); otherwise it is not supported yet.",
+    )
+
+
+def _to_device(components: Components, device: torch.device) -> None:
+    modules: list[Any] = [components.unet, components.vae, components.text_encoder, components.text_encoder_2]
+    for module in modules:
+        if module is not None and module.device != device:
+            module.to(device)
+
+
+def _json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text("utf-8"))

@@ -1,0 +1,44 @@
+"""The model catalog backed by Sfumato's model library (the configured model folders)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import cast
+
+from sfumato.core.settings import Settings
+from sfumato.server.catalog import Kind, ModelEntry
+
+KINDS = ("checkpoint", "vae", "lora", "embedding")
+
+
+class LibraryCatalog:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._entries: list[ModelEntry] | None = None
+
+    def _scan(self) -> list[ModelEntry]:
+        from sfumato.models.library import ModelLibrary
+
+        entries = []
+        for item in ModelLibrary(self.settings).entries():
+            if item.kind not in KINDS:
+                continue
+            # Clients see names relative to the model folders, never the machine's paths.
+            entries.append(
+                ModelEntry(
+                    name=item.name,
+                    filename=item.name + item.path.suffix,
+                    kind=cast(Kind, item.kind),
+                    hash=item.hash,
+                    architecture=item.architecture,
+                )
+            )
+        return entries
+
+    def list(self, kind: Kind = "checkpoint") -> Sequence[ModelEntry]:
+        if self._entries is None:
+            self._entries = self._scan()
+        return [e for e in self._entries if e.kind == kind]
+
+    def refresh(self) -> None:
+        self._entries = self._scan()

@@ -1,0 +1,71 @@
+"""Checks on a request that came over the network, before it is queued."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from PIL import Image, UnidentifiedImageError
+
+from sfumato.core.errors import ImageReadError, InvalidRequest
+from sfumato.core.images import MAX_PIXELS, decode_data_uri, load_image
+from sfumato.core.request import GenerationRequest
+from sfumato.server.catalog import find
+from sfumato.server.context import ServerContext
+from sfumato.server.paths import check_prompt_networks
+
+MAX_INPUT_SIDE = 8192
+
+
+def as_data_uri(value: str) -> str:
+    """Raw base64 (as A1111 clients send) or a data: URI; the bytes are always read as an image, never a path."""
+    value = value.strip()
+    return value if value.startswith("data:") else "data:image/png;base64," + value
+
+
+def open_client_image(ref: str, what: str) -> Image.Image:
+    """Size is checked from the header before any pixel is decoded (decompression bombs)."""
+    data = decode_data_uri(ref, what)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            header = Image.open(io.BytesIO(data))
+            width, height = header.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        width = height = MAX_INPUT_SIDE + 1
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ImageReadError(
+            f"The {what} could not be read: {error}.", "Send a complete PNG, JPEG or WebP file."
+        ) from None
+    if max(width, height) > MAX_INPUT_SIDE or width * height > MAX_PIXELS:
+        raise ImageReadError(
+            f"The {what} is too large ({width}x{height}); the limit is {MAX_INPUT_SIDE} pixels "
+            f"a side and {MAX_PIXELS // 1_000_000} megapixels.",
+            "Resize it and try again.",
+        )
+    return load_image(ref, what)
+
+
+def checked_request(ctx: ServerContext, request: GenerationRequest) -> GenerationRequest:
+    updates: dict[str, object] = {}
+    for field, what in (("init_image", "init image"), ("mask", "mask")):
+        ref = getattr(request, field)
+        if ref is None:
+            continue
+        if not ref.startswith("data:"):
+            raise InvalidRequest(
+                f"The {what} must be a data: URI with base64 image bytes.",
+                "File paths are not accepted over the network.",
+            )
+        open_client_image(ref, what)
+    check_prompt_networks(request.prompt)
+    check_prompt_networks(request.negative_prompt)
+    if request.model is not None:
+        updates["model"] = find(ctx.catalog, request.model).name
+    else:
+        selected = ctx.selected_model
+        if selected is not None:
+            updates["model"] = selected.name
+    if request.vae is not None:
+        updates["vae"] = find(ctx.catalog, request.vae, "vae").name
+    return request.model_copy(update=updates) if updates else request
