@@ -1,0 +1,291 @@
+"""txt2img, img2img and inpaint: one request in, pictures with their recipes out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sfumato.core.errors import InvalidRequest
+from sfumato.core.events import CancelToken, ProgressCallback, StepProgress
+from sfumato.core.request import GenerationRequest, Mode
+from sfumato.core.result import GeneratedImage, GenerationResult
+from sfumato.engine import latents as lat
+from sfumato.engine.guidance import GuidedUNet
+from sfumato.engine.inputs import StartingPictures, starting_pictures
+from sfumato.engine.loop import AfterStep, denoise
+from sfumato.engine.samplers import make_scheduler, resolve_schedule
+from sfumato.engine.seeds import image_noise, image_seed, randn_like_images, resolve_seed
+
+if TYPE_CHECKING:
+    import torch
+
+    from sfumato.models.components import Components
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The request with everything left open decided: size, seeds and how many steps run."""
+
+    request: GenerationRequest
+    width: int
+    height: int
+    seed: int
+    variation_seed: int
+    steps_run: int  # fewer than ``request.steps`` for img2img/inpaint (denoising strength)
+
+    def recipe(self, index: int) -> GenerationRequest:
+        return self.request.model_copy(
+            update={
+                "width": self.width,
+                "height": self.height,
+                "seed": image_seed(self.seed, index),
+                "variation_seed": image_seed(self.variation_seed, index),
+                "batch_size": 1,
+                "batch_count": 1,
+            }
+        )
+
+
+LCM_MAX_STEPS = 50  # LCM's timesteps are a subset of a 50-step schedule
+
+
+def plan(components: Components, request: GenerationRequest) -> Plan:
+    if request.sampler == "LCM" and request.steps > LCM_MAX_STEPS:
+        raise InvalidRequest(
+            f"The LCM sampler runs at most {LCM_MAX_STEPS} steps; {request.steps} were asked.",
+            "Use 2-8 steps, as LCM is made for, or another sampler.",
+        )
+    size = components.native_size
+    steps_run = request.steps
+    if request.mode != Mode.txt2img:
+        # As diffusers (and A1111 without "fix steps"): strength s runs the last s * steps steps.
+        steps_run = min(request.steps, max(1, int(request.steps * request.denoising_strength)))
+    return Plan(
+        request=request,
+        width=request.width or size,
+        height=request.height or size,
+        seed=resolve_seed(request.seed),
+        variation_seed=resolve_seed(request.variation_seed),
+        steps_run=steps_run,
+    )
+
+
+@dataclass
+class _Start:
+    """Latent-space inputs shared by every batch of a job (img2img/inpaint); empty for txt2img."""
+
+    mean: torch.Tensor | None = None  # VAE latent distribution of the init picture
+    std: torch.Tensor | None = None
+    latent_mask: torch.Tensor | None = None  # [1, 1, h, w], 1 = repaint
+    extra_channels: torch.Tensor | None = None  # inpainting UNet: mask + masked-picture latents
+
+
+def generate(
+    components: Components,
+    request: GenerationRequest,
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    preview_every: int = 5,
+) -> GenerationResult:
+    """Run a request: ``batch_count`` batches of ``batch_size`` pictures, image i with seed + i.
+
+    ``cancel.cancel()`` raises :class:`~sfumato.core.errors.Cancelled` at the next step;
+    ``cancel.skip()`` ends the current batch with what it has and goes on with the next.
+    """
+    from sfumato.prompts.encoder import encode_prompt
+
+    job = plan(components, request)
+    _, schedule_note = resolve_schedule(request.sampler, request.schedule_type)
+    notes: list[str] = [schedule_note] if schedule_note else []
+    pictures = starting_pictures(request, job.width, job.height)
+    notes += pictures.notes
+
+    cond = encode_prompt(components, request.prompt, steps=job.steps_run, clip_skip=request.clip_skip)
+    uncond = encode_prompt(
+        components, request.negative_prompt, steps=job.steps_run, clip_skip=request.clip_skip
+    )
+    for note in (*cond.notes, *uncond.notes):
+        if note not in notes:
+            notes.append(note)
+
+    start = _encode_start(components, pictures, request.batch_size, (job.width, job.height))
+    guided = GuidedUNet(
+        components,
+        cond,
+        uncond,
+        request.cfg_scale,
+        images=request.batch_size,
+        size=(job.height, job.width),
+        extra_channels=start.extra_channels,
+    )
+    images: list[GeneratedImage] = []
+    for batch in range(request.batch_count):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        first = batch * request.batch_size
+        renders = _run_batch(
+            components,
+            job,
+            start,
+            guided,
+            batch,
+            notes,
+            on_progress=on_progress,
+            cancel=cancel,
+            preview_every=preview_every,
+        )
+        for offset, render in enumerate(renders):
+            index = first + offset
+            images.append(
+                GeneratedImage(
+                    image=pictures.finish(render),
+                    recipe=job.recipe(index),
+                    model=components.info,
+                    index=index,
+                )
+            )
+    return GenerationResult(images=images, notes=notes)
+
+
+def _encode_start(
+    components: Components, pictures: StartingPictures, images: int, size: tuple[int, int]
+) -> _Start:
+    import torch
+
+    mean = std = latent_mask = None
+    repaint = torch.ones((1, 1, size[1], size[0]))
+    if pictures.init is not None:
+        mean, std = lat.encode_distribution(components, lat.pil_to_tensor(pictures.init))
+    if pictures.mask is not None:
+        repaint = (lat.mask_to_tensor(pictures.mask) >= 0.5).float()
+        # A latent is repainted if any pixel under it is: thin masks must not vanish at 1/8 scale.
+        latent_mask = torch.nn.functional.max_pool2d(repaint, components.vae_scale_factor).to(
+            components.device
+        )
+    extra = None
+    if components.is_inpainting:
+        # Without a mask an inpainting model repaints everything (A1111 does the same for txt2img).
+        init = (
+            lat.pil_to_tensor(pictures.init)
+            if pictures.init is not None
+            else torch.zeros((1, 3, size[1], size[0]))
+        )
+        masked_mean, _ = lat.encode_distribution(components, init * (1 - repaint))
+        mask_channel = torch.nn.functional.max_pool2d(repaint, components.vae_scale_factor).to(
+            masked_mean.device
+        )
+        extra = torch.cat([mask_channel, lat.scale_latents(components, masked_mean)], dim=1).repeat(
+            images, 1, 1, 1
+        )
+    return _Start(mean=mean, std=std, latent_mask=latent_mask, extra_channels=extra)
+
+
+def _run_batch(
+    components: Components,
+    job: Plan,
+    start: _Start,
+    guided: GuidedUNet,
+    batch: int,
+    notes: list[str],
+    *,
+    on_progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+    preview_every: int,
+) -> list:
+    import torch
+
+    request = job.request
+    device = components.device
+    factor = components.vae_scale_factor
+    shape = (4, job.height // factor, job.width // factor)
+    first = batch * request.batch_size
+    noises = [
+        image_noise(
+            shape,
+            image_seed(job.seed, first + k),
+            image_seed(job.variation_seed, first + k),
+            request.variation_strength,
+        )
+        for k in range(request.batch_size)
+    ]
+    generators = [n.generator for n in noises]
+    noise = torch.cat([n.noise for n in noises]).to(device)
+
+    scheduler: Any = make_scheduler(request.sampler, request.schedule_type, components.scheduler_config)
+    scheduler.set_timesteps(request.steps, device=device)
+    timesteps = scheduler.timesteps
+    order = int(getattr(scheduler, "order", 1))
+    after_step: AfterStep | None = None
+    if start.mean is None or start.std is None:
+        latents = noise * scheduler.init_noise_sigma
+    else:
+        begin = (request.steps - job.steps_run) * order
+        timesteps = timesteps[begin:]
+        if hasattr(scheduler, "set_begin_index"):
+            scheduler.set_begin_index(begin)
+        init = _init_latents(components, start, generators, request.masked_content.value)
+        latents = scheduler.add_noise(init, noise, timesteps[:1].repeat(noise.shape[0]))
+        if start.latent_mask is not None and start.extra_channels is None:
+            after_step = _blend_outside_mask(scheduler, timesteps, init, noise, start.latent_mask)
+
+    def should_stop() -> bool:
+        if cancel is None:
+            return False
+        cancel.raise_if_cancelled()
+        return cancel.take_skip()
+
+    def on_step(step: int, current: torch.Tensor, denoised: torch.Tensor | None) -> None:
+        if on_progress is None:
+            return
+        picture = None
+        if preview_every > 0 and step % preview_every == 0:
+            picture = lat.preview(
+                components, denoised if denoised is not None else current, (job.width, job.height)
+            )
+        on_progress(StepProgress(step, job.steps_run, batch, request.batch_count, picture))
+
+    outcome = denoise(
+        scheduler,
+        timesteps,
+        latents,
+        guided,
+        steps=job.steps_run,
+        generators=generators,
+        after_step=after_step,
+        on_step=on_step,
+        should_stop=should_stop,
+    )
+    pixels = lat.decode(components, outcome.best_latents, notes)
+    return lat.tensor_to_pils(pixels)
+
+
+def _init_latents(
+    components: Components, start: _Start, generators: list[torch.Generator], masked_content: str
+) -> torch.Tensor:
+    """Each picture's own sample of the init picture's latents, with the masked area prepared."""
+    assert start.mean is not None and start.std is not None
+    eps = randn_like_images((len(generators), *start.mean.shape[1:]), generators).to(start.mean.device)
+    init = lat.scale_latents(components, start.mean + start.std * eps)
+    mask = start.latent_mask
+    if mask is not None and masked_content == "latent noise":
+        fresh = randn_like_images(tuple(init.shape), generators).to(init.device)
+        init = init * (1 - mask) + fresh * mask
+    elif mask is not None and masked_content == "latent nothing":
+        init = init * (1 - mask)
+    return init
+
+
+def _blend_outside_mask(
+    scheduler: Any, timesteps: torch.Tensor, init: torch.Tensor, noise: torch.Tensor, mask: torch.Tensor
+) -> AfterStep:
+    """An ordinary UNet inpaints by resetting the area outside the mask to the init picture, noised to match."""
+
+    def blend(latents: torch.Tensor, i: int) -> torch.Tensor:
+        if i + 1 < len(timesteps):
+            known = scheduler.add_noise(init, noise, timesteps[i + 1 : i + 2].repeat(init.shape[0]))
+        else:
+            known = init
+        return known * (1 - mask) + latents * mask
+
+    return blend
