@@ -74,16 +74,17 @@ def tiny_components(
         unet_kwargs["cross_attention_dim"] = 32
     unet = UNet2DConditionModel(**unet_kwargs).eval()
     torch.manual_seed(seed)
-    vae = AutoencoderKL(
-        block_out_channels=(32, 64),
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        latent_channels=4,
-        norm_num_groups=8,
-        sample_size=64,
-    ).eval()
+    vae_kwargs: dict[str, Any] = {
+        "block_out_channels": (32, 64),
+        "in_channels": 3,
+        "out_channels": 3,
+        "down_block_types": ("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        "up_block_types": ("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        "latent_channels": 4,
+        "norm_num_groups": 8,
+        "sample_size": 64,
+    }
+    vae = AutoencoderKL(**vae_kwargs).eval()
     torch.manual_seed(seed)
     text_encoder = _text_encoder()
     text_encoder_2 = _text_encoder(projection=True) if sdxl else None

@@ -55,7 +55,9 @@ class Components:
     @classmethod
     def from_pipeline(cls, pipe: Any, info: ModelInfo, native_size: int | None = None) -> Components:
         """Take the components of a diffusers Stable Diffusion (XL) pipeline."""
-        size = native_size or pipe.unet.config.sample_size * 2 ** (len(pipe.vae.config.block_out_channels) - 1)
+        size = native_size or pipe.unet.config.sample_size * 2 ** (
+            len(pipe.vae.config.block_out_channels) - 1
+        )
         return cls(
             unet=pipe.unet,
             vae=pipe.vae,
