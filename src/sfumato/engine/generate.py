@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     import torch
 
     from sfumato.models.components import Components
+    from sfumato.prompts.conditioning import Conditioning
+    from sfumato.prompts.networks import Resolver
 
 
 @dataclass(frozen=True)
@@ -87,27 +89,76 @@ def generate(
     on_progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     preview_every: int = 5,
+    resolve: Resolver | None = None,
 ) -> GenerationResult:
     """Run a request: ``batch_count`` batches of ``batch_size`` pictures, image i with seed + i.
 
     ``cancel.cancel()`` raises :class:`~sfumato.core.errors.Cancelled` at the next step;
     ``cancel.skip()`` ends the current batch with what it has and goes on with the next.
+    ``resolve`` finds the LoRA and embedding files the prompts name (default: the configured model
+    folders). LoRAs are applied for this job only: the model is restored exactly afterwards, also
+    when the job fails or is cancelled. A LoRA that is not found raises ModelNotFound.
     """
-    from sfumato.prompts.encoder import encode_prompt
+    from sfumato.models.lora import applied_loras, format_hashes
+    from sfumato.prompts.networks import default_resolver, prompt_loras
 
     job = plan(components, request)
+    resolve = resolve or default_resolver()
     _, schedule_note = resolve_schedule(request.sampler, request.schedule_type)
     notes: list[str] = [schedule_note] if schedule_note else []
     pictures = starting_pictures(request, job.width, job.height)
     notes += pictures.notes
+    loras, lora_notes = prompt_loras(request.prompt, request.negative_prompt, resolve)
+    with applied_loras(components, loras) as applied:
+        extra: dict[str, str] = {}
+        if applied:
+            extra["Lora hashes"] = format_hashes([(lora.spec.label, lora.hash) for lora in applied])
+        lora_notes += [note for lora in applied for note in lora.notes]
+        images = _render(
+            components,
+            job,
+            pictures,
+            notes,
+            extra,
+            resolve,
+            on_progress=on_progress,
+            cancel=cancel,
+            preview_every=preview_every,
+        )
+    return GenerationResult(images=images, notes=_unique([*notes, *lora_notes]))
 
-    cond = encode_prompt(components, request.prompt, steps=job.steps_run, clip_skip=request.clip_skip)
-    uncond = encode_prompt(
-        components, request.negative_prompt, steps=job.steps_run, clip_skip=request.clip_skip
-    )
-    for note in (*cond.notes, *uncond.notes):
-        if note not in notes:
-            notes.append(note)
+
+def _unique(notes: list[str]) -> list[str]:
+    return list(dict.fromkeys(notes))
+
+
+def _render(
+    components: Components,
+    job: Plan,
+    pictures: StartingPictures,
+    notes: list[str],
+    extra: dict[str, str],
+    resolve: Resolver,
+    *,
+    on_progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+    preview_every: int,
+) -> list[GeneratedImage]:
+    from sfumato.models.lora import format_hashes
+    from sfumato.prompts.encoder import encode_prompt
+
+    request = job.request
+
+    def encode(prompt: str) -> Conditioning:
+        return encode_prompt(
+            components, prompt, steps=job.steps_run, clip_skip=request.clip_skip, resolve=resolve
+        )
+
+    cond, uncond = encode(request.prompt), encode(request.negative_prompt)
+    notes += [note for note in (*cond.notes, *uncond.notes) if note not in notes]
+    embeddings = dict([*cond.embedding_hashes, *uncond.embedding_hashes])
+    if embeddings:
+        extra["TI hashes"] = format_hashes(list(embeddings.items()))
 
     start = _encode_start(components, pictures, request.batch_size, (job.width, job.height))
     guided = GuidedUNet(
@@ -143,9 +194,10 @@ def generate(
                     recipe=job.recipe(index),
                     model=components.info,
                     index=index,
+                    extra=dict(extra),
                 )
             )
-    return GenerationResult(images=images, notes=notes)
+    return images
 
 
 def _encode_start(

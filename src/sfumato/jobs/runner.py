@@ -50,11 +50,17 @@ def run_request(
     from sfumato.archive.index import Archive
     from sfumato.engine.generate import generate
     from sfumato.models.loading import load_model
+    from sfumato.prompts.networks import LibraryResolver
 
     if components is None:
         components = load_model(settings, request.model, vae=request.vae, cache=cache)
     result = generate(
-        components, request, on_progress=on_progress, cancel=cancel, preview_every=settings.preview_every
+        components,
+        request,
+        on_progress=on_progress,
+        cancel=cancel,
+        preview_every=settings.preview_every,
+        resolve=LibraryResolver(settings),
     )
     archive = Archive(settings)
     output = RunOutput(notes=[*components.notes, *result.notes])

@@ -45,6 +45,8 @@ class Conditioning:
     # The empty prompt encoded as one 77-token chunk: pads a shorter conditioning to a longer one's
     # length (as A1111 does) so cond and uncond can share a batch. None when not known.
     padding: TextEmbedding | None = None
+    # (name, A1111 "TI hashes" hash) of each textual-inversion embedding the prompt used.
+    embedding_hashes: tuple[tuple[str, str], ...] = ()
 
     def at(self, step: int) -> tuple[WeightedPart, ...]:
         for entry in self.schedule:
@@ -83,4 +85,4 @@ class Conditioning:
             ScheduledParts(entry.start, entry.end, tuple(pad_part(part) for part in entry.parts))
             for entry in self.schedule
         )
-        return Conditioning(schedule, self.notes, self.padding)
+        return Conditioning(schedule, self.notes, self.padding, self.embedding_hashes)

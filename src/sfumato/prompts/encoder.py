@@ -335,7 +335,7 @@ def encode_prompt(
 
     parsed = parse_prompt(prompt, steps)
     texts = [part.text for entry in parsed.schedule for part in entry.parts]
-    found, embedding_notes, _ = _load_embeddings(
+    found, embedding_notes, used = _load_embeddings(
         components, texts, resolve or default_resolver(), sd1_embeddings_on_sdxl, embeddings
     )
     notes = [note for note in parsed.notes if "networks are not supported" not in note] + embedding_notes
@@ -353,4 +353,5 @@ def encode_prompt(
             parts.append(WeightedPart(cache[part.runs], part.weight))
         schedule.append(ScheduledParts(entry.start, entry.end, tuple(parts)))
     empty = encode_runs(components, [], clip_skip=clip_skip)
-    return Conditioning(schedule=tuple(schedule), notes=tuple(notes), padding=empty)
+    hashes = tuple((embedding.name, embedding.hash) for embedding in used if embedding.hash)
+    return Conditioning(schedule=tuple(schedule), notes=tuple(notes), padding=empty, embedding_hashes=hashes)

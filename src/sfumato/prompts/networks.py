@@ -5,6 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sfumato.core.settings import Settings
+    from sfumato.models.lora import LoraSpec
 
 # resolve(kind, name) -> the file, or None when there is none; kind is "lora" or "embedding".
 Resolver = Callable[[str, str], Path | None]
@@ -55,6 +60,28 @@ class FolderResolver:
         return index
 
 
+class LibraryResolver:
+    """Looks names up in the model library (A1111/ComfyUI ``Lora``, ``loras``, ``embeddings`` trees),
+    then anywhere in the model folders (as :class:`FolderResolver`). Indexed once, on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        from sfumato.models.library import ModelLibrary
+
+        self.library = ModelLibrary(settings)
+        self.folders = self.library.folders()
+        self._fallback = FolderResolver(self.folders)
+        self._index: dict[tuple[str, str], Path] | None = None
+
+    def __call__(self, kind: str, name: str) -> Path | None:
+        if self._index is None:
+            self._index = {}
+            for entry in self.library.entries():
+                for key in (entry.name, entry.path.stem, entry.name.lower(), entry.path.stem.lower()):
+                    self._index.setdefault((entry.kind, key), entry.path)
+        found = self._index.get((kind, name)) or self._index.get((kind, name.lower()))
+        return found or self._fallback(kind, name)
+
+
 def no_files(kind: str, name: str) -> Path | None:
     return None
 
@@ -73,3 +100,49 @@ def candidate_words(texts: Iterable[str]) -> list[str]:
         for word in _WORD.findall(text):
             seen.setdefault(word.removeprefix("embedding:"), None)
     return list(seen)
+
+
+def prompt_loras(prompt: str, negative_prompt: str, resolve: Resolver) -> tuple[list[LoraSpec], list[str]]:
+    """The LoRAs ``<lora:name:te:unet>`` of a prompt as files to apply, and notes on tags not used.
+
+    A LoRA that is not found is an error (A1111 warns and goes on): the picture would silently
+    differ from the recipe written into it. A LoRA tag in the negative prompt is not applied,
+    since a LoRA changes the model for both prompts; the note says so.
+    """
+    from sfumato.core.errors import ModelNotFound
+    from sfumato.models.lora import LoraSpec
+    from sfumato.prompts.parser import extract_networks
+
+    _, networks, _ = extract_networks(prompt)
+    _, negative_networks, _ = extract_networks(negative_prompt)
+    notes = [
+        f"{network.tag} in the negative prompt was not applied: a LoRA changes the model for both "
+        "prompts; put it in the prompt (a negative weight steers away from it)."
+        for network in negative_networks
+        if network.kind == "lora"
+    ]
+    notes += [
+        f"{network.tag}: '{network.kind}' networks are not supported; it was ignored."
+        for network in (*networks, *negative_networks)
+        if network.kind != "lora"
+    ]
+    loras: list[LoraSpec] = []
+    missing: list[str] = []
+    for network in networks:
+        if network.kind != "lora":
+            continue
+        path = resolve("lora", network.name)
+        if path is None:
+            missing.append(network.name)
+            continue
+        loras.append(LoraSpec(path, network.unet_weight, network.text_encoder_weight, network.name))
+    if missing:
+        folders = [str(folder) for folder in getattr(resolve, "folders", [])]
+        where = f" (searched: {', '.join(folders)})" if folders else " (no model folders are configured)"
+        names = ", ".join(f"'{name}'" for name in missing)
+        raise ModelNotFound(
+            f"The prompt names LoRA {names}, which is not in any model folder{where}.",
+            "Put the file in a Lora or loras folder of a model folder (`sfumato models list` shows "
+            "what is found), fix the name, or remove the <lora:...> tag.",
+        )
+    return loras, notes
