@@ -87,10 +87,10 @@ def no_files(kind: str, name: str) -> Path | None:
 
 
 def default_resolver() -> Resolver:
-    """Search ``settings.model_folders``."""
+    """The model library of the user's settings: the same files a generation finds."""
     from sfumato.core.settings import Settings
 
-    return FolderResolver(Settings().model_folders)
+    return LibraryResolver(Settings())
 
 
 def candidate_words(texts: Iterable[str]) -> list[str]:
