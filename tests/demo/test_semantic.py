@@ -1,0 +1,166 @@
+"""What the shipped demo model draws, read back by the judge (fixed seeds, native size).
+
+These tests check what features do to a picture; they replace guesswork for later features.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from sfumato.demo import judge, world
+
+MODEL = Path(world.__file__).parent / "model"
+
+pytestmark = pytest.mark.skipif(
+    not (MODEL / "unet" / "config.json").is_file(), reason="the demo model is not exported into the package"
+)
+
+
+@pytest.fixture(scope="module")
+def components() -> Any:
+    from sfumato.core.settings import Settings
+    from sfumato.models.loading import load_model
+
+    return load_model(Settings(), None)
+
+
+def draw(components: Any, prompt: str, seed: int, **settings: Any) -> Image.Image:
+    from sfumato.core.request import GenerationRequest
+    from sfumato.engine.generate import generate
+
+    request = GenerationRequest(prompt=prompt, seed=seed, steps=settings.pop("steps", 15), **settings)
+    return generate(components, request).images[0].image
+
+
+def test_the_demo_model_is_the_default_and_draws_at_native_size(components: Any) -> None:
+    image = draw(components, "a red circle on a white background", seed=0)
+    assert image.size == (world.NATIVE_SIZE, world.NATIVE_SIZE)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "colour", "shape", "background"),
+    [
+        ("a red circle in the center on a white background", "red", "circle", "white"),
+        ("a large blue square on a yellow background", "blue", "square", "yellow"),
+        ("a big yellow star in the middle, black background", "yellow", "star", "black"),
+    ],
+)
+def test_txt2img_follows_colour_shape_and_background(
+    components: Any, prompt: str, colour: str, shape: str, background: str
+) -> None:
+    reads = [judge.judge(draw(components, prompt, seed)) for seed in (1, 2, 3)]
+    assert all(r.background == background for r in reads), reads
+    assert sum(any(o.colour == colour for o in r.objects) for r in reads) >= 2, reads
+    assert sum(any(o.colour == colour and o.shape == shape for o in r.objects) for r in reads) >= 2, reads
+
+
+def test_negative_prompt_removes_the_colour_it_names(components: Any) -> None:
+    def red_pictures(negative: str) -> int:
+        reads = [
+            judge.judge(draw(components, "a circle", seed, negative_prompt=negative)) for seed in range(6)
+        ]
+        return sum(any(o.colour == "red" for o in r.objects) for r in reads)
+
+    with_plain_prompt = draw(components, "a red circle", 0)
+    assert any(o.colour == "red" for o in judge.judge(with_plain_prompt).objects)
+    assert red_pictures("red") == 0
+
+
+def test_higher_cfg_raises_adherence(components: Any) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    captions = [world.caption(world.sample_scene(rng, held_out=True), rng, complete=True) for _ in range(6)]
+
+    def adherence(cfg: float) -> float:
+        total = 0.0
+        for seed, text in enumerate(captions):
+            scores = judge.score(
+                world.parse_caption(text), judge.judge(draw(components, text, seed, cfg_scale=cfg))
+            )
+            total += sum(scores.values()) / len(scores)
+        return total / len(captions)
+
+    assert adherence(5.0) > adherence(1.0) + 0.1
+
+
+SAMPLERS = (
+    "Euler",
+    "Euler a",
+    "Heun",
+    "LMS",
+    "DPM2",
+    "DPM2 a",
+    "DPM++ 2M",
+    "DPM++ 2M SDE",
+    "DPM++ SDE",
+    "DDIM",
+    "PLMS",
+    "UniPC",
+)
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_every_sampler_draws_a_judged_correct_picture(components: Any, sampler: str) -> None:
+    prompt = "a large yellow circle in the center on a blue background"
+    reads = [judge.judge(draw(components, prompt, seed, sampler=sampler, steps=20)) for seed in (1, 2)]
+    assert any(
+        r.background == "blue" and any(o.colour == "yellow" and o.position == "center" for o in r.objects)
+        for r in reads
+    ), (sampler, reads)
+
+
+def _save(image: Image.Image, path: Path) -> str:
+    image.save(path)
+    return str(path)
+
+
+START = world.Scene((world.SceneObject("circle", "red", "top left", "large"),), "white")
+
+
+def test_img2img_low_strength_keeps_the_objects_and_high_strength_follows_the_prompt(
+    components: Any, tmp_path: Path
+) -> None:
+    init = _save(world.render(START), tmp_path / "start.png")
+    prompt = "a large blue square at the bottom right on a yellow background"
+    kept = judge.judge(draw(components, prompt, 1, init_image=init, denoising_strength=0.25))
+    assert kept.background == "white"
+    assert any(o.colour == "red" and o.position == "top left" for o in kept.objects), kept
+    changed = [
+        judge.judge(draw(components, prompt, seed, init_image=init, denoising_strength=1.0))
+        for seed in (1, 2)
+    ]
+    assert all(r.background == "yellow" for r in changed), changed
+    assert any(any(o.colour == "blue" for o in r.objects) for r in changed), changed
+
+
+def test_inpainting_puts_the_object_in_the_mask_and_leaves_the_rest(components: Any, tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import ImageDraw, ImageFilter
+
+    start = world.render(START)
+    mask = Image.new("L", start.size, 0)
+    ImageDraw.Draw(mask).rectangle([60, 60, 95, 95], fill=255)
+    init, mask_path = _save(start, tmp_path / "start.png"), _save(mask, tmp_path / "mask.png")
+    results = []
+    for seed in (1, 2):
+        image = draw(
+            components,
+            "a large blue square at the bottom right on a white background",
+            seed,
+            init_image=init,
+            mask=mask_path,
+            denoising_strength=1.0,
+        )
+        outside = np.asarray(mask.filter(ImageFilter.GaussianBlur(4))) == 0
+        diff = np.abs(np.asarray(image, dtype=np.int16) - np.asarray(start, dtype=np.int16)).max(-1)
+        assert (diff[outside] > 8).mean() < 0.02
+        results.append(judge.judge(image))
+    assert any(
+        any(o.colour == "blue" and o.position == "bottom right" for o in r.objects) for r in results
+    ), results
+    assert all(any(o.colour == "red" and o.position == "top left" for o in r.objects) for r in results)
