@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import save_file
 from typer.testing import CliRunner
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 from sfumato.cli.models import models_app
 
 
+@pytest.mark.builtin_model
 def test_add_folder_then_list_as_json_with_hashes(tmp_path: Path) -> None:
     folder = tmp_path / "ComfyUI" / "models" / "checkpoints"
     folder.mkdir(parents=True)
@@ -30,9 +32,11 @@ def test_add_folder_then_list_as_json_with_hashes(tmp_path: Path) -> None:
     assert added.exit_code == 0, added.output
     assert listed.exit_code == 0, listed.output
     entries = json.loads(listed.stdout)
-    assert [(e["name"], e["kind"], e["architecture"], len(e["hash"])) for e in entries] == [
-        ("mine", "checkpoint", "sd1", 10)
-    ]
+    builtin = [e for e in entries if e["name"] == "sfumato-demo"]
+    assert [(e["kind"], e["architecture"]) for e in builtin] == [("checkpoint", "sd1")]
+    assert [
+        (e["name"], e["kind"], e["architecture"], len(e["hash"])) for e in entries if e not in builtin
+    ] == [("mine", "checkpoint", "sd1", 10)]
 
 
 def test_identify_refuses_a_disguised_pickle_in_one_line(tmp_path: Path) -> None:

@@ -132,6 +132,12 @@ class ModelLibrary:
         return sorted(found.values(), key=lambda e: (e.kind, e.name.lower()))
 
     def _walk(self) -> Iterator[tuple[Path, str, str, int, int]]:
+        from sfumato.models.loading import BUILTIN_MODEL, demo_model_folder
+
+        builtin = demo_model_folder()
+        if (builtin / "model_index.json").is_file():
+            size = sum(p.stat().st_size for p in builtin.rglob("*") if p.is_file())
+            yield builtin, "checkpoint", BUILTIN_MODEL, size, builtin.stat().st_mtime_ns
         for root in self.folders():
             if (root / "model_index.json").is_file():  # the folder is itself one diffusers model
                 stat = root.stat()

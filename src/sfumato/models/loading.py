@@ -49,6 +49,9 @@ def config_folder(name: str) -> Path:
     return folder
 
 
+BUILTIN_MODEL = "sfumato-demo"  # the shipped demo model's name in listings and metadata
+
+
 def demo_model_folder() -> Path:
     # Found by path, not by importing sfumato.demo: models sits below demo in the layers.
     return Path(str(files("sfumato"))) / "demo" / "model"
@@ -84,7 +87,7 @@ def load_model(
             path, vae_path=vae_path, device=target, dtype=want, prediction=prediction
         )
         components.info = ModelInfo(
-            name=components.info.name,
+            name=BUILTIN_MODEL if path == demo_model_folder() else components.info.name,
             hash=model_hash,
             vae_name=vae_path.stem if vae_path else None,
             vae_hash=vae_hash,
