@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from sfumato.core.request import SAMPLERS
 from sfumato.demo import judge, world
 
 MODEL = Path(world.__file__).parent / "model"
@@ -88,23 +89,11 @@ def test_higher_cfg_raises_adherence(components: Any) -> None:
     assert adherence(5.0) > adherence(1.0) + 0.1
 
 
-SAMPLERS = (
-    "Euler",
-    "Euler a",
-    "Heun",
-    "LMS",
-    "DPM2",
-    "DPM2 a",
-    "DPM++ 2M",
-    "DPM++ 2M SDE",
-    "DPM++ SDE",
-    "DDIM",
-    "PLMS",
-    "UniPC",
-)
+# LCM needs a consistency-distilled model; the demo model is not one (it runs, but is not judged).
+SAMPLERS_TO_JUDGE = [name for name in SAMPLERS if name != "LCM"]
 
 
-@pytest.mark.parametrize("sampler", SAMPLERS)
+@pytest.mark.parametrize("sampler", SAMPLERS_TO_JUDGE)
 def test_every_sampler_draws_a_judged_correct_picture(components: Any, sampler: str) -> None:
     prompt = "a large yellow circle in the center on a blue background"
     reads = [judge.judge(draw(components, prompt, seed, sampler=sampler, steps=20)) for seed in (1, 2)]

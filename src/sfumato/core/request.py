@@ -27,7 +27,7 @@ SAMPLERS: tuple[str, ...] = (
 SCHEDULE_TYPES: tuple[str, ...] = ("Automatic", "Karras", "Exponential", "SGM Uniform")
 
 # A1111 before 1.9 folded the schedule into the sampler name ("DPM++ 2M Karras").
-_SCHEDULE_SUFFIXES = {"Karras": "Karras", "Exponential": "Exponential", "SGM Uniform": "SGM Uniform"}
+_SCHEDULE_SUFFIXES = ("Karras", "Exponential", "SGM Uniform")
 
 MIN_SIDE, MAX_SIDE = 64, 4096
 
@@ -49,9 +49,10 @@ class Mode(enum.StrEnum):
 
 def split_legacy_sampler(name: str) -> tuple[str, str | None]:
     """'DPM++ 2M Karras' -> ('DPM++ 2M', 'Karras'); names without a schedule pass through."""
-    for suffix, schedule in _SCHEDULE_SUFFIXES.items():
-        if name.endswith(" " + suffix) and name[: -len(suffix) - 1] in SAMPLERS:
-            return name[: -len(suffix) - 1], schedule
+    for schedule in _SCHEDULE_SUFFIXES:
+        sampler = name.removesuffix(" " + schedule)
+        if sampler != name and sampler in SAMPLERS:
+            return sampler, schedule
     return name, None
 
 
