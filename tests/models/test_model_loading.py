@@ -230,3 +230,24 @@ def test_load_model_by_name_from_a_folder_with_its_hash(
     assert loaded.info.name == "dreamy"
     assert loaded.info.hash == hashlib.sha256(path.read_bytes()).hexdigest()[:10]
     assert loaded.dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    "dropped",
+    [
+        "model.diffusion_model.out.2.bias",
+        "cond_stage_model.transformer.text_model.encoder.layers.1.mlp.fc2.weight",
+        "first_stage_model.decoder.conv_out.weight",
+    ],
+)
+def test_a_single_missing_weight_is_named(tiny: dict[str, TinyModel], tmp_path: Path, dropped: str) -> None:
+    from ldm_writer import write_checkpoint
+
+    model = tiny["sd1"]
+    state = {k: v for k, v in model.state().items() if k != dropped}
+    path = write_checkpoint(tmp_path / "missing-one.safetensors", state)
+
+    with pytest.raises((CorruptModelFile, UnsupportedModel), match=r"missing|lacks") as caught:
+        load_checkpoint(path, config_dir=model.config_dir)
+
+    assert path.name in str(caught.value)

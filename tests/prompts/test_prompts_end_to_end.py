@@ -104,3 +104,39 @@ def test_a_missing_lora_stops_the_job_before_anything_is_saved(settings: Setting
     with pytest.raises(ModelNotFound, match="'absent'"):
         make(settings, sd1, "a red circle <lora:absent:1>")
     assert not list(settings.outputs.rglob("*.png"))
+
+
+def test_recalled_lora_renamed_in_the_library_is_found_by_its_hash(
+    settings: Settings, sd1: Components
+) -> None:
+    from sfumato.archive.metadata import recall
+    from sfumato.prompts.networks import LibraryResolver
+
+    lora_folder = settings.model_folders[0] / "models" / "Lora"
+    saved = make(settings, sd1, PROMPT).pictures[0].file
+    (lora_folder / "sub" / "style.safetensors").rename(lora_folder / "renamed.safetensors")
+    recalled = request_from_image(saved)
+    with pytest.raises(ModelNotFound, match="'sub/style'"):
+        run_request(settings, recalled, components=sd1)
+    renamed, notes = recall(saved, resolve=LibraryResolver(settings))
+    assert renamed.prompt == PROMPT.replace("<lora:sub/style:0.7>", "<lora:renamed:0.7>")
+    assert len(notes) == 1 and "'sub/style'" in notes[0] and "'renamed'" in notes[0]
+    again = run_request(settings, renamed, components=sd1).pictures[0].file
+    assert np.array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(saved)))
+
+
+def test_lora_names_are_kept_when_found_or_when_the_hash_is_unknown(settings: Settings) -> None:
+    from sfumato.prompts.networks import LibraryResolver, parse_hashes, rename_loras_by_hash
+
+    resolver = LibraryResolver(settings)
+    found = "a <lora:sub/style:0.7> circle"
+    assert rename_loras_by_hash(found, "sub/style: 000000000000", resolver) == (found, [])
+    unknown = "a <lora:gone:1:0.5> circle, <lyco:other>"
+    assert rename_loras_by_hash(unknown, '"gone: 0123456789ab, other: ba9876543210"', resolver) == (
+        unknown,
+        [],
+    )
+    assert parse_hashes('"a: 0123456789AB, sub/b: ba9876543210"') == {
+        "a": "0123456789ab",
+        "sub/b": "ba9876543210",
+    }

@@ -50,11 +50,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run")
     plan = DemoPlan(
         out=out,
-        minutes=0.001,
         batch=2,
         pool_size=8,
         text_steps=3,
-        min_steps=2,
+        vae_steps=2,
+        unet_steps=2,
+        decoder_steps=2,
         text_config=TINY_TEXT,
         vae_config=TINY_VAE,
         unet_config=TINY_UNET,
@@ -64,7 +65,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_stage_leaves_a_checkpoint_and_a_log(run: Path) -> None:
-    for stage in ("text", "vae", "unet"):
+    for stage in ("text", "vae", "unet", "decoder"):
         assert list((run / stage).glob("checkpoint-*/model.safetensors")), stage
         assert (run / stage / "log.jsonl").read_text().strip()
     assert json.loads((run / "unet" / "latent_scale.json").read_text())["scaling_factor"] > 0

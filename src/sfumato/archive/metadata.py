@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from PIL import ExifTags, Image, UnidentifiedImageError
 from pydantic import ValidationError
@@ -18,6 +18,9 @@ from sfumato.archive.infotext import format_infotext, format_number, parse_infot
 from sfumato.core.errors import ImageReadError, InvalidRequest
 from sfumato.core.request import GenerationRequest, describe_validation_error
 from sfumato.core.result import ModelInfo
+
+if TYPE_CHECKING:
+    from sfumato.prompts.networks import Resolver
 
 Source = Literal["sfumato", "a1111", "comfyui", "invokeai"]
 
@@ -273,3 +276,23 @@ def request_from_image(path: Path | str, overrides: Mapping[str, Any] | None = N
             f"The settings in {path.name} cannot be used: {describe_validation_error(error)}.",
             "Override them with options (for example --sampler Euler).",
         ) from None
+
+
+def recall(
+    path: Path | str, overrides: Mapping[str, Any] | None = None, resolve: Resolver | None = None
+) -> tuple[GenerationRequest, list[str]]:
+    """:func:`request_from_image`, with each ``<lora:…>`` the library lacks under the picture's name
+    found by the hash the picture recorded (A1111's ``Lora hashes``), as A1111 does when pasting
+    infotext. Returns the request and a note per renamed LoRA.
+    """
+    from sfumato.prompts.networks import default_resolver, rename_loras_by_hash
+
+    request = request_from_image(path, overrides)
+    hashes = read_metadata(path).params.get("Lora hashes", "")
+    if not hashes or "<l" not in request.prompt + request.negative_prompt:
+        return request, []
+    resolve = resolve or default_resolver()
+    prompt, notes = rename_loras_by_hash(request.prompt, hashes, resolve)
+    negative, negative_notes = rename_loras_by_hash(request.negative_prompt, hashes, resolve)
+    recalled = request.model_copy(update={"prompt": prompt, "negative_prompt": negative})
+    return recalled, [*notes, *negative_notes]

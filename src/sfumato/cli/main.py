@@ -85,9 +85,12 @@ def _build_request(recall: Path | None, values: dict[str, Any]) -> GenerationReq
 
     given = {key: value for key, value in values.items() if value is not None}
     if recall is not None:
-        from sfumato.archive.metadata import request_from_image
+        from sfumato.archive.metadata import recall as recall_request
 
-        return request_from_image(recall, given)
+        request, notes = recall_request(recall, given)
+        for note in notes:
+            console.print(f"[yellow]note:[/] {note}")
+        return request
     return parse_request(given)
 
 

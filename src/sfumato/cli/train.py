@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from sfumato.training.demo_recipe import DECODER_STEPS, UNET_STEPS, VAE_STEPS
+
 train_app = typer.Typer(help="Train models: the built-in demo model (more to come).", no_args_is_help=True)
 
 
@@ -15,24 +17,42 @@ def train_demo_command(
     out: Annotated[Path, typer.Option(help="Run folder: checkpoints, logs. Run again to resume.")] = Path(
         "runs/demo"
     ),
-    minutes: Annotated[float, typer.Option(help="Wall-clock budget for all stages together.")] = 65.0,
     seed: Annotated[int, typer.Option(help="Seed for weights, data and noise.")] = 0,
+    vae_steps: Annotated[int, typer.Option(help="Steps of the VAE stage.")] = VAE_STEPS,
+    unet_steps: Annotated[int, typer.Option(help="Steps of the UNet stage.")] = UNET_STEPS,
+    decoder_steps: Annotated[
+        int, typer.Option(help="Steps of the final VAE-decoder stage (encoder frozen).")
+    ] = DECODER_STEPS,
     pool: Annotated[int, typer.Option(help="Scenes rendered and encoded for the UNet stage.")] = 12288,
     decoder_only: Annotated[
         bool,
         typer.Option(
-            help="Only train the VAE decoder further (needs the VAE stage; can run beside the UNet)."
+            help="Only the decoder stage. It needs only the VAE stage, so on a machine with a spare "
+            "core run it beside the main command (started with --decoder-beside): same result, sooner."
         ),
     ] = False,
+    decoder_beside: Annotated[
+        bool, typer.Option(help="Leave the decoder stage to a `--decoder-only` run beside this one.")
+    ] = False,
 ) -> None:
-    """Train (or resume) the demo model from scratch on the synthetic shapes world."""
+    """Train (or resume) the demo model from scratch on the synthetic shapes world.
+
+    The defaults make the shipped model. A finished stage is skipped, an interrupted one resumes.
+    """
     from sfumato.training.demo_recipe import DemoPlan, train_decoder, train_demo
 
-    plan = DemoPlan(out=out, minutes=minutes, seed=seed, pool_size=pool)
+    plan = DemoPlan(
+        out=out,
+        seed=seed,
+        pool_size=pool,
+        vae_steps=vae_steps,
+        unet_steps=unet_steps,
+        decoder_steps=decoder_steps,
+    )
     if decoder_only:
         train_decoder(plan)
     else:
-        train_demo(plan)
+        train_demo(plan, decoder_beside=decoder_beside)
     typer.echo(f"Trained. Export it with: sfumato train export {out} <folder>")
 
 

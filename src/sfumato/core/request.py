@@ -93,6 +93,15 @@ class GenerationRequest(BaseModel):
     masked_content: MaskedContent = MaskedContent.original
     model: str | None = None
     vae: str | None = None
+    aesthetic_score: float = Field(
+        default=6.0, ge=0.0, le=10.0, description="SDXL refiner only: the score asked for with the prompt."
+    )
+    negative_aesthetic_score: float = Field(
+        default=2.5,
+        ge=0.0,
+        le=10.0,
+        description="SDXL refiner only: the score given with the negative prompt.",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -169,6 +169,8 @@ def _render(
         images=request.batch_size,
         size=(job.height, job.width),
         extra_channels=start.extra_channels,
+        aesthetic_score=request.aesthetic_score,
+        negative_aesthetic_score=request.negative_aesthetic_score,
     )
     images: list[GeneratedImage] = []
     for batch in range(request.batch_count):

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from sfumato.models.components import Components
     from sfumato.prompts.conditioning import Conditioning, WeightedPart
 
+# SDXL refiner's aesthetic score for the prompt and for the negative prompt (diffusers' and A1111's defaults)
+AESTHETIC_SCORE = 6.0
+NEGATIVE_AESTHETIC_SCORE = 2.5
+
 
 @dataclass
 class _Batch:
@@ -32,6 +36,8 @@ class GuidedUNet:
 
     ``extra_channels`` (an inpainting UNet's mask and masked-image latents) are appended to
     the latents of every call. ``size`` is (height, width) in pixels for SDXL's time ids.
+    The SDXL refiner takes an aesthetic score in place of the target size: ``aesthetic_score``
+    with the prompt, ``negative_aesthetic_score`` with the negative prompt.
     """
 
     components: Components
@@ -41,8 +47,10 @@ class GuidedUNet:
     images: int
     size: tuple[int, int]
     extra_channels: torch.Tensor | None = None
+    aesthetic_score: float = AESTHETIC_SCORE
+    negative_aesthetic_score: float = NEGATIVE_AESTHETIC_SCORE
     _cache: dict[tuple[int, ...], list[_Batch]] = field(default_factory=dict, repr=False)
-    _time_ids: torch.Tensor | None = field(default=None, repr=False)
+    _time_ids: dict[tuple[bool, ...], torch.Tensor] = field(default_factory=dict, repr=False)
 
     def __call__(self, latents: torch.Tensor, t: torch.Tensor, step: int) -> torch.Tensor:
         import torch
@@ -51,7 +59,7 @@ class GuidedUNet:
         negative = self.uncond.at(step)
         cond_only = self.cfg_scale == 1.0 and len(parts) == 1 and parts[0].weight == 1.0
         terms: tuple[WeightedPart, ...] = parts if cond_only else (*negative, *parts)
-        predictions = self._predict(latents, t, terms)
+        predictions = self._predict(latents, t, terms, negatives=0 if cond_only else len(negative))
         if cond_only:
             return predictions[0]
         uncond = _weighted_mean(predictions[: len(negative)], [p.weight for p in negative])
@@ -64,8 +72,9 @@ class GuidedUNet:
         return uncond + self.cfg_scale * guided
 
     def _predict(
-        self, latents: torch.Tensor, t: torch.Tensor, terms: tuple[WeightedPart, ...]
+        self, latents: torch.Tensor, t: torch.Tensor, terms: tuple[WeightedPart, ...], *, negatives: int
     ) -> list[torch.Tensor]:
+        """The UNet's prediction for each term; the first ``negatives`` terms are negative prompts."""
         import torch
 
         unet = self.components.unet
@@ -78,7 +87,8 @@ class GuidedUNet:
             repeated = model_in.repeat(len(batch.rows), 1, 1, 1)
             added = None
             if batch.pooled is not None:
-                added = {"text_embeds": batch.pooled, "time_ids": self._sdxl_time_ids(repeated.shape[0])}
+                negative_rows = tuple(row < negatives for row in batch.rows)
+                added = {"text_embeds": batch.pooled, "time_ids": self._sdxl_time_ids(negative_rows)}
             with torch.no_grad():
                 out = unet(
                     repeated,
@@ -113,16 +123,27 @@ class GuidedUNet:
         self._cache[key] = batches
         return batches
 
-    def _sdxl_time_ids(self, rows: int) -> torch.Tensor:
+    def _sdxl_time_ids(self, negative_rows: tuple[bool, ...]) -> torch.Tensor:
+        """Time ids for each term of a UNet call (``True`` for a negative one), ``images`` rows each."""
         import torch
 
-        if self._time_ids is None or self._time_ids.shape[0] != rows:
-            height, width = self.size
+        cached = self._time_ids.get(negative_rows)
+        if cached is not None:
+            return cached
+        height, width = self.size
+        if self.components.is_refiner:
+            # original size, crop top-left (0, 0), aesthetic score
+            ids = [
+                [height, width, 0, 0, self.negative_aesthetic_score if negative else self.aesthetic_score]
+                for negative in negative_rows
+            ]
+        else:
             # original size, crop top-left (0, 0), target size: A1111 uses the picture's size for both.
-            ids = torch.tensor([[height, width, 0, 0, height, width]], dtype=torch.float32)
-            unet = self.components.unet
-            self._time_ids = ids.repeat(rows, 1).to(unet.device, unet.dtype)
-        return self._time_ids
+            ids = [[height, width, 0, 0, height, width] for _ in negative_rows]
+        unet = self.components.unet
+        tensor = torch.tensor(ids, dtype=torch.float32).repeat_interleave(self.images, dim=0)
+        self._time_ids[negative_rows] = tensor.to(unet.device, unet.dtype)
+        return self._time_ids[negative_rows]
 
 
 def _pooled(part: WeightedPart) -> torch.Tensor:

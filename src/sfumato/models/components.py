@@ -15,7 +15,11 @@ if TYPE_CHECKING:
 
 @dataclass
 class Components:
-    """What the engine needs from a checkpoint. SD1/SD2 leave the ``*_2`` fields empty."""
+    """What the engine needs from a checkpoint. SD1/SD2 leave the ``*_2`` fields empty.
+
+    SDXL's refiner has one text encoder (OpenCLIP ViT-bigG, with projection): it is
+    ``text_encoder`` and the ``*_2`` fields stay empty, as for SD1/SD2.
+    """
 
     unet: UNet2DConditionModel
     vae: AutoencoderKL
@@ -30,7 +34,24 @@ class Components:
 
     @property
     def is_sdxl(self) -> bool:
-        return self.text_encoder_2 is not None
+        """SDXL base, inpainting or refiner: the SDXL VAE, pooled text and time ids."""
+        return self.text_encoder_2 is not None or self.is_refiner
+
+    @property
+    def is_refiner(self) -> bool:
+        """SDXL's refiner: one text encoder, and an aesthetic score instead of the target size."""
+        return self.text_encoder_2 is None and self.added_time_ids == 5
+
+    @property
+    def added_time_ids(self) -> int:
+        """How many size/crop/score numbers the UNet takes with the text: SDXL 6, its refiner 5, else 0."""
+        config: Any = self.unet.config
+        if config.get("addition_embed_type") != "text_time":
+            return 0
+        pooled_by = self.text_encoder_2 if self.text_encoder_2 is not None else self.text_encoder
+        pooled: Any = pooled_by.config
+        extra = int(config.projection_class_embeddings_input_dim) - int(pooled.projection_dim)
+        return extra // int(config.addition_time_embed_dim)
 
     @property
     def is_inpainting(self) -> bool:
@@ -58,14 +79,20 @@ class Components:
         size = native_size or pipe.unet.config.sample_size * 2 ** (
             len(pipe.vae.config.block_out_channels) - 1
         )
+        encoders = [
+            (pipe.text_encoder, pipe.tokenizer),
+            (getattr(pipe, "text_encoder_2", None), getattr(pipe, "tokenizer_2", None)),
+        ]
+        if encoders[0][0] is None:  # SDXL's refiner: its one encoder comes first here
+            encoders = [encoders[1], (None, None)]
         return cls(
             unet=pipe.unet,
             vae=pipe.vae,
-            text_encoder=pipe.text_encoder,
-            tokenizer=pipe.tokenizer,
+            text_encoder=encoders[0][0],
+            tokenizer=encoders[0][1],
             scheduler_config=dict(pipe.scheduler.config),
             info=info,
-            text_encoder_2=getattr(pipe, "text_encoder_2", None),
-            tokenizer_2=getattr(pipe, "tokenizer_2", None),
+            text_encoder_2=encoders[1][0],
+            tokenizer_2=encoders[1][1],
             native_size=int(size),
         )

@@ -8,7 +8,7 @@ named after the token), SDXL (``clip_l`` and ``clip_g``).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,7 @@ class Embedding:
     vectors: dict[str, torch.Tensor]  # each [tokens, width]
     path: Path | None = None
     hash: str = ""  # A1111 "TI hashes": first 12 hex of the file's SHA-256
+    trained_on: str = ""  # the checkpoint it was trained on, when the file says (A1111's sd_checkpoint_name)
 
     @property
     def tokens(self) -> int:
@@ -42,7 +43,8 @@ class Embedding:
         if "clip_g" in self.vectors:
             return "sdxl"
         width = next(iter(self.vectors.values())).shape[-1]
-        return WIDTH_ARCHITECTURE.get(width, f"an unknown model ({width}-wide vectors)")
+        found = WIDTH_ARCHITECTURE.get(width, f"an unknown model ({width}-wide vectors)")
+        return f"{found}, trained on {self.trained_on}" if self.trained_on else found
 
 
 def file_sha256(path: Path) -> str:
@@ -55,10 +57,12 @@ def file_sha256(path: Path) -> str:
 
 def load_embedding(path: Path, name: str | None = None) -> Embedding:
     """Read a textual-inversion file. Pickles raise UnsafeModelFile (convert them first)."""
-    from sfumato.models.safety import load_safetensors
+    from sfumato.models.safety import load_safetensors, read_safetensors_header
 
     tensors = load_safetensors(path)
-    return embedding_from_tensors(name or path.stem, tensors, path=path, hash=file_sha256(path)[:12])
+    trained_on = read_safetensors_header(path).metadata.get("sd_checkpoint_name", "")
+    embedding = embedding_from_tensors(name or path.stem, tensors, path=path, hash=file_sha256(path)[:12])
+    return replace(embedding, trained_on=trained_on)
 
 
 def embedding_from_tensors(

@@ -7,7 +7,6 @@ converters. Nothing here downloads, and nothing here unpickles.
 
 from __future__ import annotations
 
-import copy
 import json
 from importlib.resources import files
 from pathlib import Path
@@ -18,15 +17,19 @@ from sfumato.core.result import ModelInfo
 from sfumato.models.components import Components
 from sfumato.models.device import resolve_device, resolve_dtype
 from sfumato.models.identify import (
+    REFINER_CLIP_G,
     SD1_CLIP,
+    SD2_CLIP,
+    SDXL_CLIP_G,
     SDXL_CLIP_L,
     Identity,
     identify_file,
     identify_header,
 )
+from sfumato.models.ldm_parts import clip_from_ldm, missing_weights, unet_from_ldm
 from sfumato.models.safety import (
     FileFormat,
-    load_safetensors,
+    load_checked_safetensors,
     read_safetensors_header,
     sniff_format,
     unsafe_error,
@@ -200,10 +203,7 @@ def load_single_file(
     config_dir: Path | None = None,
     vae_path: Path | None = None,
 ) -> Components:
-    import torch
-    from diffusers import UNet2DConditionModel
-
-    header = read_safetensors_header(path)
+    header, tensors = load_checked_safetensors(path)
     identity = identify_header(header, name=path.name, prediction=prediction)
     if identity.kind != "checkpoint":
         raise UnsupportedModel(
@@ -211,18 +211,10 @@ def load_single_file(
             "Choose a checkpoint as the model (a VAE goes in --vae; LoRAs and embeddings go in the prompt).",
         )
     config = config_dir or config_folder(identity.config_name)
-    state = normalise_keys(load_safetensors(path))
-    unet_kwargs: dict[str, Any] = {} if dtype == torch.float32 else {"torch_dtype": dtype}
-    if identity.in_channels != _json(config / "unet" / "config.json").get("in_channels", 4):
-        unet_kwargs["in_channels"] = identity.in_channels
+    state = normalise_keys(tensors)
+    del tensors
     try:
-        unet = UNet2DConditionModel.from_single_file(
-            state,  # pyright: ignore[reportArgumentType] - diffusers accepts a state dict here
-            config=str(config),
-            subfolder="unet",
-            local_files_only=True,
-            **unet_kwargs,
-        )
+        unet = unet_from_ldm(state, config / "unet", dtype=dtype, in_channels=identity.in_channels)
     except (ValueError, KeyError, RuntimeError) as exc:
         raise _mismatch(path, identity, exc) from exc
     if vae_path is not None:
@@ -262,35 +254,30 @@ def normalise_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def _text_encoders(
     state: dict[str, torch.Tensor], identity: Identity, config: Path, dtype: torch.dtype, path: Path
 ) -> tuple[Any, Any]:
-    from diffusers.loaders.single_file_utils import create_diffusers_clip_model_from_ldm
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     def build(cls: Any, prefix: str, subfolder: str) -> Any:
-        # each encoder sees only its own keys, so diffusers' key sniffing cannot pick the wrong one
-        part = {k: v for k, v in state.items() if k.startswith(prefix)}
-        if not part:
+        if not any(k.startswith(prefix) for k in state):
             raise CorruptModelFile(
                 f"{path.name} lacks its text encoder weights ({prefix}…).",
                 "The file is incomplete; get a full checkpoint.",
             )
         try:
-            return create_diffusers_clip_model_from_ldm(
-                cls, part, subfolder=subfolder, config=str(config), torch_dtype=dtype, local_files_only=True
-            )
+            return clip_from_ldm(cls, state, prefix, config / subfolder, dtype=dtype)
         except (ValueError, KeyError, RuntimeError) as exc:
             raise _mismatch(path, identity, exc) from exc
 
     arch = identity.architecture
     if arch == "sd1":
-        return build(CLIPTextModel, "cond_stage_model.transformer.", "text_encoder"), None
+        return build(CLIPTextModel, SD1_CLIP, "text_encoder"), None
     if arch == "sd2":
-        return build(CLIPTextModel, "cond_stage_model.model.", "text_encoder"), None
+        return build(CLIPTextModel, SD2_CLIP, "text_encoder"), None
     if arch == "sdxl":
         return (
-            build(CLIPTextModel, "conditioner.embedders.0.", "text_encoder"),
-            build(CLIPTextModelWithProjection, "conditioner.embedders.1.", "text_encoder_2"),
+            build(CLIPTextModel, SDXL_CLIP_L, "text_encoder"),
+            build(CLIPTextModelWithProjection, SDXL_CLIP_G, "text_encoder_2"),
         )
-    return None, build(CLIPTextModelWithProjection, "conditioner.embedders.0.", "text_encoder_2")
+    return None, build(CLIPTextModelWithProjection, REFINER_CLIP_G, "text_encoder_2")
 
 
 def _vae_from_state(state: dict[str, torch.Tensor], config: Path, dtype: torch.dtype, name: str) -> Any:
@@ -324,13 +311,13 @@ def _vae_from_state(state: dict[str, torch.Tensor], config: Path, dtype: torch.d
 
 def load_vae(path: Path, config: Path, *, dtype: torch.dtype) -> Any:
     """A separate VAE file (original or diffusers layout) for the model whose VAE config is ``config``."""
-    header = read_safetensors_header(path)
+    header, tensors = load_checked_safetensors(path)
     kind = identify_header(header, name=path.name).kind
     if kind != "vae":
         raise UnsupportedModel(
             f"{path.name} is not a VAE (it looks like a {kind}).", "Choose a VAE file for --vae."
         )
-    return _vae_from_state(load_safetensors(path), config, dtype, path.name)
+    return _vae_from_state(tensors, config, dtype, path.name)
 
 
 def _assemble(
@@ -341,8 +328,10 @@ def _assemble(
     te1, te2 = encoders
     arch = identity.architecture or "sd1"
     pad = "!" if arch == "sd2" else "<|endoftext|>"
-    tokenizer = copy.deepcopy(load_clip_tokenizer(pad))
-    tokenizer_2 = copy.deepcopy(load_clip_tokenizer("!")) if te2 is not None else None
+    # Shared, not copied (a copy costs more than the rest of a load): tokenizers are only read;
+    # embeddings enter through the encoder's forward hook, never by adding tokens.
+    tokenizer = load_clip_tokenizer(pad)
+    tokenizer_2 = load_clip_tokenizer("!") if te2 is not None else None
     if te1 is None:  # the refiner has only the OpenCLIP encoder: it is the first and only one
         te1, tokenizer, te2, tokenizer_2 = te2, tokenizer_2, None, None
     latent_size = int(unet.config.sample_size)
@@ -414,10 +403,11 @@ def _check_loaded(path: Path, *modules: Any) -> None:
     for module in modules:
         if module is None:
             continue
-        missing = [n for n, p in module.named_parameters() if p.device.type == "meta"]
+        missing = missing_weights(module)
         if missing:
             raise CorruptModelFile(
-                f"{path.name} lacks {len(missing)} weights its architecture needs (e.g. {missing[0]}).",
+                f"{path.name} lacks {len(missing)} weight{'s' if len(missing) > 1 else ''} its architecture needs "
+                f"(e.g. {missing[0]}).",
                 "The file is incomplete or of a variant Sfumato does not know; get a full checkpoint.",
             )
 

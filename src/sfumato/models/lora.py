@@ -1,7 +1,8 @@
-"""LoRA (kohya/A1111 safetensors, LoCon too) applied to a model for one job, then removed exactly.
+"""LoRA (kohya/A1111 safetensors; LyCORIS LoCon, LoHa, LoKr) applied to a model for one job,
+then removed exactly.
 
-Each LoRA's low-rank update ``up @ down * alpha / rank * weight`` is added to the weights it
-targets; the original tensors are kept aside and copied back afterwards, so the next job sees the
+Each file's weight update (for a LoRA ``up @ down * alpha / rank``; see :func:`module_delta` for
+the other kinds), times the user's weight, is added to the weights it targets; the original tensors are kept aside and copied back afterwards, so the next job sees the
 model bit for bit as it was.
 """
 
@@ -73,7 +74,7 @@ def format_hashes(entries: Sequence[tuple[str, str]]) -> str:
     return ", ".join(f"{name.replace(':', '').replace(',', '')}: {digest}" for name, digest in entries)
 
 
-def _module_table(components: Components) -> dict[str, tuple[str, Any]]:
+def kohya_module_table(components: Components) -> dict[str, tuple[str, Any]]:
     """kohya name (``lora_unet_down_blocks_0_…``) -> (which model, module)."""
     table: dict[str, tuple[str, Any]] = {}
     for name, module in components.unet.named_modules():
@@ -95,7 +96,8 @@ def _lora_architecture(tensors: dict[str, torch.Tensor]) -> str:
     if any(key.startswith("lora_te2_") for key in tensors):
         return "sdxl"
     for key, value in tensors.items():
-        if key.startswith(("lora_te_", "lora_te1_")) and key.endswith("lora_down.weight"):
+        # the input side of a text-encoder layer is as wide as the encoder (LoRA down, LoHa w1_b)
+        if key.startswith(("lora_te_", "lora_te1_")) and key.endswith(("lora_down.weight", "hada_w1_b")):
             return _TE_WIDTH.get(int(value.shape[-1]), "an unknown model")
     return "an unknown model"
 
@@ -109,44 +111,117 @@ def _to_diffusers_names(tensors: dict[str, torch.Tensor], components: Components
     return _maybe_map_sgm_blocks_to_diffusers(dict(tensors), components.unet.config)
 
 
+# The tensor names that mark a module's weights in each kind of file, by the kind they belong to.
+_KIND_MARKERS = {
+    "lora": (".lora_down.weight",),
+    "loha": (".hada_w1_a",),
+    "lokr": (".lokr_w1", ".lokr_w1_a"),
+}
+_UNSUPPORTED_MARKERS = ("oft_", ".diff", ".oft_blocks", ".b_norm", ".w_norm")
+
+
+def _bases(tensors: dict[str, torch.Tensor]) -> dict[str, str]:
+    """Module name -> kind of update stored for it."""
+    found: dict[str, str] = {}
+    for key in tensors:
+        for kind, markers in _KIND_MARKERS.items():
+            for marker in markers:
+                if key.endswith(marker):
+                    found.setdefault(key.removesuffix(marker), kind)
+    return found
+
+
+def _scale(tensors: dict[str, torch.Tensor], base: str, rank: int | None) -> float:
+    alpha = tensors.get(base + ".alpha")
+    if alpha is None or rank is None:
+        return 1.0
+    return float(alpha.item()) / rank
+
+
+def _tucker(core: torch.Tensor, out_factor: torch.Tensor, in_factor: torch.Tensor) -> torch.Tensor:
+    """A conv weight [out, in, kh, kw] from a Tucker core [r, r, kh, kw] and factors [r, out], [r, in]."""
+    import torch
+
+    return torch.einsum("i j ..., i o, j c -> o c ...", core, out_factor, in_factor)
+
+
+def module_delta(tensors: dict[str, torch.Tensor], base: str, kind: str) -> torch.Tensor:
+    """The weight update one module of a LoRA/LoCon, LoHa or LoKr file stores (not yet reshaped).
+
+    LoRA: ``up @ down`` (or, with ``lora_mid``, Tucker-decomposed for convolutions) * alpha / rank.
+    LoHa: ``(w1_a @ w1_b) * (w2_a @ w2_b)`` (or Tucker with ``hada_t1/t2``) * alpha / rank.
+    LoKr: ``kron(w1, w2)``, each factor whole or as ``a @ b`` (``w2`` Tucker with ``lokr_t2``),
+    * alpha / rank when a factor is decomposed, else 1 (LyCORIS stores no usable rank then).
+    """
+    import torch
+
+    def get(name: str) -> torch.Tensor | None:
+        value = tensors.get(f"{base}.{name}")
+        return None if value is None else value.float()
+
+    if kind == "lora":
+        down, up, mid = get("lora_down.weight"), get("lora_up.weight"), get("lora_mid.weight")
+        assert down is not None and up is not None
+        rank = down.shape[0]
+        if mid is not None:
+            return _tucker(mid, up.flatten(1).T, down.flatten(1)) * _scale(tensors, base, rank)
+        return (up.flatten(1) @ down.flatten(1)) * _scale(tensors, base, rank)
+    if kind == "loha":
+        w1a, w1b, w2a, w2b = get("hada_w1_a"), get("hada_w1_b"), get("hada_w2_a"), get("hada_w2_b")
+        assert w1a is not None and w1b is not None and w2a is not None and w2b is not None
+        t1, t2 = get("hada_t1"), get("hada_t2")
+        scale = _scale(tensors, base, w1b.shape[0])
+        if t1 is not None and t2 is not None:
+            return _tucker(t1, w1a, w1b) * _tucker(t2, w2a, w2b) * scale
+        return (w1a @ w1b) * (w2a @ w2b) * scale
+    w1, w1a, w1b = get("lokr_w1"), get("lokr_w1_a"), get("lokr_w1_b")
+    w2, w2a, w2b, t2 = get("lokr_w2"), get("lokr_w2_a"), get("lokr_w2_b"), get("lokr_t2")
+    rank = w1b.shape[0] if w1b is not None else w2b.shape[0] if w2b is not None else None
+    if w1 is None:
+        assert w1a is not None and w1b is not None
+        w1 = w1a @ w1b
+    if w2 is None:
+        assert w2a is not None and w2b is not None
+        w2 = _tucker(t2, w2a, w2b) if t2 is not None else w2a @ w2b
+    if w2.dim() == 4:
+        w1 = w1[:, :, None, None]
+    return torch.kron(w1, w2) * _scale(tensors, base, rank)
+
+
 def lora_deltas(
-    tensors: dict[str, torch.Tensor], components: Components, label: str
+    tensors: dict[str, torch.Tensor], components: Components, label: str, trained_on: str = ""
 ) -> tuple[list[tuple[str, torch.Tensor, torch.Tensor]], list[str]]:
     """[(target model, weight tensor, update)] for one LoRA; raises if it is for another model."""
     tensors = _to_diffusers_names(tensors, components)
-    unsupported = [key for key in tensors if any(t in key for t in ("hada_w1", "lokr_w1", "oft_", ".diff"))]
+    unsupported = [key for key in tensors if any(t in key for t in _UNSUPPORTED_MARKERS)]
     if unsupported:
         raise UnsupportedModel(
             f"{label} is a LyCORIS kind Sfumato cannot apply yet ({unsupported[0].split('.')[-2]}).",
-            "Use a LoRA or LoCon file (keys ending in lora_down/lora_up).",
+            "Use a LoRA, LoCon, LoHa or LoKr file.",
         )
-    table = _module_table(components)
-    downs = [key for key in tensors if key.endswith(".lora_down.weight")]
-    if not downs:
+    table = kohya_module_table(components)
+    bases = _bases(tensors)
+    if not bases:
         raise UnsupportedModel(
-            f"{label} holds no LoRA weights (no lora_down/lora_up tensors).", "Check that the file is a LoRA."
+            f"{label} holds no LoRA weights (no lora_down/lora_up, LoHa or LoKr tensors).",
+            "Check that the file is a LoRA.",
         )
     deltas: list[tuple[str, torch.Tensor, torch.Tensor]] = []
     missing: list[str] = []
-    for key in downs:
-        base = key.removesuffix(".lora_down.weight")
+    for base, kind in bases.items():
         target = table.get(base)
         weight = getattr(target[1], "weight", None) if target else None
         if target is None or weight is None:
             missing.append(base)
             continue
-        down = tensors[key].float()
-        up = tensors[base + ".lora_up.weight"].float()
-        rank = down.shape[0]
-        alpha = float(tensors[base + ".alpha"].item()) if base + ".alpha" in tensors else float(rank)
-        delta = (up.flatten(1) @ down.flatten(1)) * (alpha / rank)
+        delta = module_delta(tensors, base, kind)
         if delta.numel() != weight.numel():
-            raise _wrong_architecture(label, tensors, components)
+            raise _wrong_architecture(label, tensors, components, trained_on)
         deltas.append((target[0], weight, delta.reshape(weight.shape)))
     if not deltas:
-        raise _wrong_architecture(label, tensors, components)
+        raise _wrong_architecture(label, tensors, components, trained_on)
     notes = (
-        [f"{label}: {len(missing)} of its {len(downs)} layers are not in this model and were ignored."]
+        [f"{label}: {len(missing)} of its {len(bases)} layers are not in this model and were ignored."]
         if missing
         else []
     )
@@ -154,9 +229,9 @@ def lora_deltas(
 
 
 def _wrong_architecture(
-    label: str, tensors: dict[str, torch.Tensor], components: Components
+    label: str, tensors: dict[str, torch.Tensor], components: Components, trained_on: str = ""
 ) -> UnsupportedModel:
-    made_for = _lora_architecture(tensors)
+    made_for = _lora_architecture(tensors) + (f" (trained on {trained_on})" if trained_on else "")
     return UnsupportedModel(
         f"LoRA {label} was made for {made_for}, but the model is {components.info.architecture} "
         f"({components.info.name}); its layers do not fit.",
@@ -169,7 +244,7 @@ def applied_loras(components: Components, loras: Sequence[LoraSpec]) -> Iterator
     """Apply ``loras`` for the duration of the ``with`` block; the model is restored exactly after."""
     import torch
 
-    from sfumato.models.safety import load_safetensors
+    from sfumato.models.safety import load_safetensors, read_safetensors_header
 
     originals: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     applied: list[AppliedLora] = []
@@ -177,7 +252,8 @@ def applied_loras(components: Components, loras: Sequence[LoraSpec]) -> Iterator
         with torch.no_grad():
             for spec in loras:
                 tensors = load_safetensors(spec.path)
-                deltas, notes = lora_deltas(tensors, components, spec.label)
+                trained_on = read_safetensors_header(spec.path).metadata.get("ss_sd_model_name", "")
+                deltas, notes = lora_deltas(tensors, components, spec.label, trained_on)
                 for target, weight, delta in deltas:
                     scale = spec.unet_weight if target == "unet" else spec.text_encoder_weight
                     if scale == 0:

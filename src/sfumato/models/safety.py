@@ -156,11 +156,18 @@ def _corrupt(path: Path, why: str) -> CorruptModelFile:
 
 def load_safetensors(path: Path, device: str = "cpu") -> dict[str, torch.Tensor]:
     """All tensors of a checked safetensors file (memory-mapped; pickles are refused first)."""
+    return load_checked_safetensors(path, device)[1]
+
+
+def load_checked_safetensors(
+    path: Path, device: str = "cpu"
+) -> tuple[SafetensorsHeader, dict[str, torch.Tensor]]:
+    """The checked header and all tensors of a safetensors file, the header read once."""
     from safetensors.torch import load_file
 
-    read_safetensors_header(path)
+    header = read_safetensors_header(path)
     try:
-        return load_file(str(path), device=device)
+        return header, load_file(str(path), device=device)
     except Exception as exc:  # safetensors raises its own error types for damaged data
         raise _corrupt(path, str(exc)) from exc
 

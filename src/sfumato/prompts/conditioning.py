@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class TextEmbedding:
     hidden: torch.Tensor  # [1, tokens, dim]; tokens is a multiple of 77 (one block per 75-token chunk)
-    pooled: torch.Tensor | None = None  # SDXL's pooled text embedding [1, 1280]; None for SD1/SD2
+    pooled: torch.Tensor | None = None  # SDXL's (and its refiner's) pooled text [1, 1280]; None for SD1/SD2
 
 
 @dataclass(frozen=True)

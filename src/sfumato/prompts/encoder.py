@@ -4,7 +4,7 @@ Tokens are cut into chunks of 75 (``BREAK`` starts a new one; a chunk that fills
 words after its last comma, if that comma is near the end, to the next chunk), each chunk is
 wrapped in BOS/EOS, padded to 77, encoded separately, weighted, and the chunks are concatenated,
 so prompts have no length limit. SD2 needs nothing special: diffusers' SD2 text encoder already
-ends at the penultimate layer.
+ends at the penultimate layer. SDXL's refiner has only SDXL's second (OpenCLIP) encoder.
 """
 
 from __future__ import annotations
@@ -225,6 +225,9 @@ def _encoders(
     emphasis: Emphasis,
 ) -> list[_Encoder]:
     per_encoder = [[v[i] if i < len(v) else None for v in vectors] for i in range(2)]
+    if components.is_refiner:
+        # SDXL's refiner reads its one (OpenCLIP) encoder as SDXL reads its second one.
+        return [_Encoder(components.text_encoder, components.tokenizer, -2, False, per_encoder[0], emphasis)]
     if components.text_encoder_2 is None:
         return [
             _Encoder(
@@ -269,7 +272,7 @@ def encode_runs(
         chunks = chunk_runs(components.tokenizer, runs, matches)
         outputs = [encoder.encode(chunks) for encoder in encoders]
     if len(outputs) == 1:
-        return TextEmbedding(hidden=outputs[0][0])
+        return TextEmbedding(hidden=outputs[0][0], pooled=outputs[0][1] if components.is_refiner else None)
     return TextEmbedding(hidden=torch.cat([outputs[0][0], outputs[1][0]], dim=-1), pooled=outputs[1][1])
 
 
@@ -339,7 +342,7 @@ def encode_prompt(
         components, texts, resolve or default_resolver(), sd1_embeddings_on_sdxl, embeddings
     )
     notes = [note for note in parsed.notes if "networks are not supported" not in note] + embedding_notes
-    if components.text_encoder_2 is not None and clip_skip > 1:
+    if components.is_sdxl and clip_skip > 1:
         notes.append("Clip skip has no effect on SDXL models (as in A1111).")
     cache: dict[tuple[Run, ...], TextEmbedding] = {}
     schedule: list[ScheduledParts] = []

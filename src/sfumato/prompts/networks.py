@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,6 +59,14 @@ class FolderResolver:
         self._index = index
         return index
 
+    def lora_names(self) -> dict[Path, str]:
+        """Each LoRA file and a name that finds it."""
+        index = self._build() if self._index is None else self._index
+        names: dict[Path, str] = {}
+        for name, path in index["lora"].items():
+            names.setdefault(path, name)
+        return names
+
 
 class LibraryResolver:
     """Looks names up in the model library (A1111/ComfyUI ``Lora``, ``loras``, ``embeddings`` trees),
@@ -80,6 +88,13 @@ class LibraryResolver:
                     self._index.setdefault((entry.kind, key), entry.path)
         found = self._index.get((kind, name)) or self._index.get((kind, name.lower()))
         return found or self._fallback(kind, name)
+
+    def lora_names(self) -> dict[Path, str]:
+        """Each LoRA file and a name that finds it."""
+        names = {e.path: e.name for e in self.library.entries() if e.kind == "lora" and e.path.is_file()}
+        for path, name in self._fallback.lora_names().items():
+            names.setdefault(path, name)
+        return names
 
 
 def no_files(kind: str, name: str) -> Path | None:
@@ -146,3 +161,64 @@ def prompt_loras(prompt: str, negative_prompt: str, resolve: Resolver) -> tuple[
             "what is found), fix the name, or remove the <lora:...> tag.",
         )
     return loras, notes
+
+
+_LORA_TAG = re.compile(r"<(lora|lyco):([^:>]+)((?::[^>]*)?)>")
+
+
+def parse_hashes(text: str) -> dict[str, str]:
+    """A1111's ``Lora hashes`` / ``TI hashes`` value (``name: hash, name: hash``) as name -> hash."""
+    found: dict[str, str] = {}
+    for item in text.strip().strip('"').split(","):
+        name, _, digest = item.rpartition(":")
+        if name.strip() and digest.strip():
+            found[name.strip()] = digest.strip().lower()
+    return found
+
+
+def lora_by_hash(resolve: Resolver, digest: str) -> tuple[Path, str] | None:
+    """The LoRA file (and a name that finds it) whose A1111 hash starts with ``digest``."""
+    from sfumato.core.errors import SfumatoError
+    from sfumato.models.lora import lora_hash
+
+    names: Callable[[], dict[Path, str]] | None = getattr(resolve, "lora_names", None)
+    if names is None or len(digest) < 8:
+        return None
+    for path, name in names().items():
+        if path.suffix.lower() != ".safetensors" or resolve("lora", name) != path:
+            continue
+        try:
+            if lora_hash(path).startswith(digest.lower()[:12]):
+                return path, name
+        except (OSError, ValueError, SfumatoError):  # a broken file must not stop the others being checked
+            continue
+    return None
+
+
+def rename_loras_by_hash(
+    prompt: str, lora_hashes: Mapping[str, str] | str, resolve: Resolver
+) -> tuple[str, list[str]]:
+    """A recalled prompt with each ``<lora:name:…>`` that is not in the library renamed to the library
+    file with the same hash (from the picture's ``Lora hashes``), as A1111 does when pasting infotext.
+
+    Returns the prompt and a note per renamed tag. Tags already found, or whose hash is unknown,
+    stay as they are (a missing LoRA is reported when the prompt runs).
+    """
+    hashes = parse_hashes(lora_hashes) if isinstance(lora_hashes, str) else dict(lora_hashes)
+    notes: list[str] = []
+
+    def rename(match: re.Match[str]) -> str:
+        kind, name, rest = match.groups()
+        digest = hashes.get(name.replace(":", "").replace(",", "").strip())
+        if digest is None or resolve("lora", name) is not None:
+            return match.group(0)
+        found = lora_by_hash(resolve, digest)
+        if found is None:
+            return match.group(0)
+        notes.append(
+            f"LoRA '{name}' is not in the library under that name; '{found[1]}' has its hash "
+            f"({digest}) and was used instead."
+        )
+        return f"<{kind}:{found[1]}{rest}>"
+
+    return _LORA_TAG.sub(rename, prompt), notes

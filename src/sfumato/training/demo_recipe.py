@@ -12,7 +12,6 @@ Three stages, each its own Trainer run in ``<out>/<stage>/``, resumed from its n
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,14 +28,16 @@ if TYPE_CHECKING:
     from transformers import CLIPTextModel
 
 STAGES = ("text", "vae", "unet", "decoder")
-# Share of the wall-clock budget each stage gets.
-STAGE_SHARE = {"text": 0.0, "vae": 0.23, "unet": 0.77}
+# Steps of each stage of the shipped model (batch sizes below): the same command makes the same model
+# on any machine; a faster machine can afford more steps.
 TEXT_STEPS = 300
-DECODER_STEPS = (
-    1500  # after the UNet (or beside it: it needs only the VAE stage), the decoder alone trains on
-)
+VAE_STEPS = 2000
+UNET_STEPS = 3500
+DECODER_STEPS = 4000  # the decoder alone, encoder frozen, so the latents the UNet learned stay valid
 DECODER_CROP = 32
 VAE_CROP = 48  # the VAE is fully convolutional: 48x48 crops train it 4x faster than whole images
+VAE_BATCH = 16
+EDGE_WEIGHT = 8.0  # pixels near an edge count this much more: shapes, not flat areas, carry the meaning
 LATENT_FACTOR = 4
 CAPTION_DROPOUT = 0.1
 
@@ -114,19 +115,16 @@ HEADS: dict[str, list[str]] = {
 @dataclass
 class DemoPlan:
     out: Path
-    minutes: float
     seed: int = 0
     batch: int = 32
     pool_size: int = 12288  # scenes rendered and encoded once for the UNet stage; captions vary per step
     text_steps: int = TEXT_STEPS
+    vae_steps: int = VAE_STEPS
+    unet_steps: int = UNET_STEPS
     decoder_steps: int = DECODER_STEPS
-    min_steps: int = 20
     text_config: dict[str, Any] = field(default_factory=lambda: dict(TEXT_CONFIG))
     vae_config: dict[str, Any] = field(default_factory=lambda: dict(VAE_CONFIG))
     unet_config: dict[str, Any] = field(default_factory=lambda: dict(UNET_CONFIG))
-
-    def stage_seconds(self, stage: str) -> float:
-        return self.minutes * 60 * STAGE_SHARE[stage]
 
 
 # -- shared pieces --------------------------------------------------------------------------------
@@ -174,19 +172,6 @@ def images_to_tensor(images: list[Any]) -> torch.Tensor:
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1))
-
-
-def _steps_for(seconds: float, seconds_per_step: float, minimum: int) -> int:
-    return max(minimum, int(seconds / seconds_per_step))
-
-
-def _measure(step_fn: Any, warmup: int = 2, count: int = 4) -> float:
-    for i in range(warmup):
-        step_fn(i)
-    started = time.perf_counter()
-    for i in range(count):
-        step_fn(warmup + i)
-    return (time.perf_counter() - started) / count
 
 
 # -- stage 1: text encoder ------------------------------------------------------------------------
@@ -246,40 +231,16 @@ def train_text(plan: DemoPlan) -> CLIPTextModel:
             correct.append((value.argmax(1) == target).float().mean())
         return torch.stack(losses).sum(), {"accuracy": float(torch.stack(correct).min())}
 
-    # A fixed number of steps, not a time share: everything downstream depends on reading captions well.
     config = TrainConfig(steps=plan.text_steps, lr=2e-3, warmup_steps=20, seed=plan.seed, checkpoint_every=50)
-    _write_json(folder / "plan.json", {"steps": plan.text_steps})
-    trainer = Trainer(module, loss_fn, config, folder, name="text")
-    trainer.resume()
-    trainer.fit()
+    _stage_trainer(module, loss_fn, config, folder, "text").fit()
     return encoder
 
 
-def _prepared_trainer(
-    module: nn.Module, loss_fn: Any, config: TrainConfig, folder: Path, plan: DemoPlan, stage: str, probe: Any
-) -> Trainer:
-    """A Trainer whose step count is sized to the stage's time budget (measured once, then kept)."""
-    plan_file = folder / "plan.json"
-    if plan_file.exists():
-        config.steps = int(json.loads(plan_file.read_text())["steps"])
-    else:
-        seconds_per_step = _measure(lambda s: _probe_step(module, probe, s))
-        config.steps = _steps_for(plan.stage_seconds(stage), seconds_per_step, plan.min_steps)
-        _write_json(
-            plan_file, {"steps": config.steps, "seconds_per_step": seconds_per_step, "minutes": plan.minutes}
-        )
-        print(f"[{stage}] {seconds_per_step:.2f} s/step -> {config.steps} steps", flush=True)
-    config.time_limit_s = plan.stage_seconds(stage) * 1.25
+def _stage_trainer(module: nn.Module, loss_fn: Any, config: TrainConfig, folder: Path, stage: str) -> Trainer:
+    _write_json(folder / "plan.json", {"steps": config.steps})
     trainer = Trainer(module, loss_fn, config, folder, name=stage)
     trainer.resume()
     return trainer
-
-
-def _probe_step(module: nn.Module, probe: Any, step: int) -> None:
-    loss = probe(step)
-    if hasattr(loss, "backward"):
-        loss.backward()
-    module.zero_grad(set_to_none=True)
 
 
 def load_stage_weights(module: nn.Module, folder: Path, ema: bool = False) -> int:
@@ -314,25 +275,45 @@ def vae_batch(step: int, seed: int, count: int, crop: int | None = None) -> torc
 
 
 def train_vae(plan: DemoPlan) -> AutoencoderKL:
-    import torch
-    from torch.nn import functional
 
     folder = plan.out / "vae"
     vae = build_vae(plan.vae_config)
 
     def loss_fn(step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        images = vae_batch(step, plan.seed, 16, crop=VAE_CROP)
+        images = vae_batch(step, plan.seed, VAE_BATCH, crop=VAE_CROP)
         posterior = vae.encode(images).latent_dist  # pyright: ignore[reportAttributeAccessIssue]
         decoded = vae.decode(posterior.sample()).sample  # pyright: ignore[reportAttributeAccessIssue]
-        mse = functional.mse_loss(decoded, images)
-        loss = mse + 0.5 * functional.l1_loss(decoded, images) + 1e-6 * posterior.kl().mean()
-        psnr = 10 * torch.log10(4.0 / mse.detach())
-        return loss, {"psnr": float(psnr)}
+        loss = reconstruction_loss(decoded, images) + 1e-6 * posterior.kl().mean()
+        return loss, {"psnr": psnr(decoded, images)}
 
-    config = TrainConfig(steps=1, lr=2e-3, warmup_steps=50, seed=plan.seed, checkpoint_every=100)
-    trainer = _prepared_trainer(vae, loss_fn, config, folder, plan, "vae", lambda s: loss_fn(s)[0])
-    trainer.fit()
+    config = TrainConfig(steps=plan.vae_steps, lr=2e-3, warmup_steps=50, seed=plan.seed, checkpoint_every=100)
+    _stage_trainer(vae, loss_fn, config, folder, "vae").fit()
     return vae
+
+
+def edge_weights(images: torch.Tensor) -> torch.Tensor:
+    """Per-pixel loss weights: 1 in flat areas, 1 + EDGE_WEIGHT within two pixels of an edge."""
+    from torch.nn import functional
+
+    # The largest change over the colour channels: red next to green is an edge at equal brightness.
+    dx = functional.pad((images[..., :, 1:] - images[..., :, :-1]).abs().amax(1, keepdim=True), (0, 1))
+    dy = functional.pad((images[..., 1:, :] - images[..., :-1, :]).abs().amax(1, keepdim=True), (0, 0, 0, 1))
+    near_edge = functional.max_pool2d(dx + dy, 5, stride=1, padding=2) > 0.05
+    return 1 + EDGE_WEIGHT * near_edge.float()
+
+
+def reconstruction_loss(decoded: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """MSE + L1/2, weighted towards edges: a blurred small star reads as a circle, a blurred sky does not."""
+    weights = edge_weights(images)
+    error = decoded - images
+    return (weights * (error.square() + 0.5 * error.abs())).mean() / weights.mean()
+
+
+def psnr(decoded: torch.Tensor, images: torch.Tensor) -> float:
+    import torch
+
+    mse = torch.mean((decoded.detach() - images) ** 2)
+    return float(10 * torch.log10(4.0 / mse))
 
 
 def latent_scale(vae: AutoencoderKL, seed: int) -> float:
@@ -346,7 +327,6 @@ def latent_scale(vae: AutoencoderKL, seed: int) -> float:
 def train_decoder(plan: DemoPlan) -> AutoencoderKL:
     """Train the VAE's decoder further with the encoder frozen: the latents the UNet learned stay valid."""
     import torch
-    from torch.nn import functional
 
     folder = plan.out / "decoder"
     vae = build_vae(plan.vae_config)
@@ -360,17 +340,12 @@ def train_decoder(plan: DemoPlan) -> AutoencoderKL:
         with torch.no_grad():
             latents = vae.encode(images).latent_dist.mean  # pyright: ignore[reportAttributeAccessIssue]
         decoded = vae.decode(latents).sample  # pyright: ignore[reportAttributeAccessIssue]
-        mse = functional.mse_loss(decoded, images)
-        loss = mse + 0.5 * functional.l1_loss(decoded, images)
-        return loss, {"psnr": float(10 * torch.log10(4.0 / mse.detach()))}
+        return reconstruction_loss(decoded, images), {"psnr": psnr(decoded, images)}
 
     config = TrainConfig(
         steps=plan.decoder_steps, lr=1e-3, warmup_steps=20, seed=plan.seed, checkpoint_every=100
     )
-    _write_json(folder / "plan.json", {"steps": plan.decoder_steps})
-    trainer = Trainer(vae, loss_fn, config, folder, name="decoder")
-    trainer.resume()
-    trainer.fit()
+    _stage_trainer(vae, loss_fn, config, folder, "decoder").fit()
     return vae
 
 
@@ -426,10 +401,14 @@ def train_unet(plan: DemoPlan, encoder: CLIPTextModel, vae: AutoencoderKL) -> UN
         return (per_sample * weight).mean(), {}
 
     config = TrainConfig(
-        steps=1, lr=1.5e-3, warmup_steps=100, seed=plan.seed, ema_decay=0.999, checkpoint_every=100
+        steps=plan.unet_steps,
+        lr=1.5e-3,
+        warmup_steps=100,
+        seed=plan.seed,
+        ema_decay=0.999,
+        checkpoint_every=100,
     )
-    trainer = _prepared_trainer(unet, loss_fn, config, folder, plan, "unet", lambda s: loss_fn(s)[0])
-    trainer.fit()
+    _stage_trainer(unet, loss_fn, config, folder, "unet").fit()
     return unet
 
 
@@ -448,51 +427,50 @@ def _latent_pool(
     return scenes, torch.cat(chunks)
 
 
-def stage_done(folder: Path) -> bool:
+def stage_done(folder: Path, steps: int) -> bool:
     from sfumato.training.checkpoint import latest_checkpoint
 
-    plan_file = folder / "plan.json"
     checkpoint = latest_checkpoint(folder)
-    if checkpoint is None or not plan_file.exists():
-        return False
-    steps = int(json.loads(plan_file.read_text())["steps"])
-    state = checkpoint.state
-    limit = float(state["config"].get("time_limit_s") or float("inf"))
-    return checkpoint.step >= steps or float(state.get("elapsed_s", 0)) >= limit
+    return checkpoint is not None and checkpoint.step >= steps
 
 
-def train_demo(plan: DemoPlan) -> None:
-    """Run (or resume) every stage of the demo model's training into ``plan.out``."""
+def train_demo(plan: DemoPlan, decoder_beside: bool = False) -> None:
+    """Run (or resume) every stage of the demo model's training into ``plan.out``.
+
+    With ``decoder_beside`` the decoder stage is left out: run `train_decoder` in another process
+    beside the UNet (it needs only the VAE stage); the result is the same.
+    """
     import torch
-
-    from sfumato.training.checkpoint import latest_checkpoint
 
     torch.manual_seed(plan.seed)
     _write_json(
         plan.out / "run.json",
         {
-            "minutes": plan.minutes,
             "seed": plan.seed,
             "batch": plan.batch,
             "pool_size": plan.pool_size,
-            "text_steps": plan.text_steps,
+            "steps": {
+                "text": plan.text_steps,
+                "vae": plan.vae_steps,
+                "unet": plan.unet_steps,
+                "decoder": plan.decoder_steps,
+            },
             "text_config": plan.text_config,
             "vae_config": plan.vae_config,
             "unet_config": plan.unet_config,
         },
     )
-    text_checkpoint = latest_checkpoint(plan.out / "text")
-    if text_checkpoint is not None and text_checkpoint.step >= plan.text_steps:
+    if stage_done(plan.out / "text", plan.text_steps):
         encoder = build_text_encoder(plan.text_config)
         load_stage_weights(text_module(encoder), plan.out / "text")
     else:
         encoder = train_text(plan)
-    if stage_done(plan.out / "vae"):
+    if stage_done(plan.out / "vae", plan.vae_steps):
         vae = build_vae(plan.vae_config)
         load_stage_weights(vae, plan.out / "vae")
     else:
         vae = train_vae(plan)
-    train_unet(plan, encoder, vae)
-    decoder = latest_checkpoint(plan.out / "decoder")
-    if decoder is None or decoder.step < plan.decoder_steps:
+    if not stage_done(plan.out / "unet", plan.unet_steps):
+        train_unet(plan, encoder, vae)
+    if not decoder_beside and not stage_done(plan.out / "decoder", plan.decoder_steps):
         train_decoder(plan)

@@ -143,7 +143,8 @@ which the prompt-adherence benchmark uses.
   them the token table). Trained first, alone, to predict each caption's attributes from its
   end-of-text and mean-pooled outputs ({steps.get("text", "?")} steps), then frozen.
 - VAE: `AutoencoderKL`, blocks {vae["block_out_channels"]}, f={recipe.LATENT_FACTOR}, 4 latent channels
-  ({_params(vae, recipe.build_vae):.2f} M parameters; {steps.get("vae", "?")} steps on 48x48 crops).
+  ({_params(vae, recipe.build_vae):.2f} M parameters; {steps.get("vae", "?")} steps on 48x48 crops, batch
+  {recipe.VAE_BATCH}, then the decoder alone {steps.get("decoder", "?")} steps on 32x32 crops).
 - UNet: `UNet2DConditionModel`, blocks {unet["block_out_channels"]}, cross-attention at the two lower
   resolutions and the mid block, `addition_embed_type="text"` ({_params(unet, recipe.build_unet):.1f} M
   parameters; {steps.get("unet", "?")} steps, batch {run.get("batch", 32)}, min-SNR-5 weighting, EMA weights).
@@ -151,16 +152,23 @@ which the prompt-adherence benchmark uses.
 
 ## Training
 
-{total:.0f} minutes of wall-clock time on a shared 2-core CPU (text {minutes.get("text", "?")} min,
-VAE {minutes.get("vae", "?")} min, UNet {minutes.get("unet", "?")} min), seed {run.get("seed", 0)}.
-Reproduce (resumable: run the same command again after an interruption):
+Seed {run.get("seed", 0)}, on a 2-core CPU shared with other work: text encoder {steps.get("text", "?")} steps
+({minutes.get("text", "?")} min), VAE {steps.get("vae", "?")} steps ({minutes.get("vae", "?")} min), UNet
+{steps.get("unet", "?")} steps ({minutes.get("unet", "?")} min), VAE decoder {steps.get("decoder", "?")} steps
+({minutes.get("decoder", "?")} min); {total:.0f} minutes of compute in all. Reproduce (resumable: run the same
+command again after an interruption; a finished stage is skipped):
 
-    sfumato train demo --out runs/demo --minutes {run.get("minutes", 60):g} --seed {run.get("seed", 0)}
+    sfumato train demo --out runs/demo --seed {run.get("seed", 0)}
     sfumato train export runs/demo src/sfumato/demo/model
 
-Each stage's number of steps is sized from its measured speed to its share of the time budget and
-recorded in `runs/demo/<stage>/plan.json`, so on another machine the step counts (and the result)
-differ; with the same plan files the run repeats the same data and noise.
+The step counts are fixed (`sfumato train demo --help` shows them), so the same command makes the same
+model on any machine, up to floating-point differences between CPUs. The decoder stage needs only the
+VAE stage: with a spare core, start the command with `--decoder-beside` and run
+`sfumato train demo --out runs/demo --decoder-only` beside it, for the same result sooner.
+
+The VAE and decoder losses weight pixels near edges {1 + recipe.EDGE_WEIGHT:g}x: in this world the meaning is in the outlines
+of small shapes, and an unweighted loss spends the capacity on flat areas and blurs a small star
+into a circle.
 
 ## How well it follows prompts
 
