@@ -2,7 +2,7 @@
 
 Read from safetensors only (a pickled ``.pt`` is refused with a hint to convert it). Understood
 layouts: A1111 (``emb_params`` or ``string_to_param.*``), diffusers ``learned_embeds`` (one tensor
-named after the token), SDXL (``clip_l`` and ``clip_g``).
+named after the token), SDXL (``clip_l`` and ``clip_g``; SDXL's refiner uses ``clip_g`` alone).
 """
 
 from __future__ import annotations
@@ -99,7 +99,11 @@ def vectors_for(
 
     On SDXL an SD1 embedding (made for CLIP-L) is used on the first encoder only when asked
     (``sd1_on_sdxl``); the second encoder then sees None (filled with a neutral vector).
+    SDXL's refiner has only SDXL's second encoder (OpenCLIP ViT-bigG): it takes an SDXL
+    embedding's ``clip_g`` vectors, and never CLIP-L ones (it has no CLIP-L encoder).
     """
+    if components.is_refiner:
+        return _vectors_for_refiner(embedding, components)
     widths = [_width(components.text_encoder)]
     if components.text_encoder_2 is not None:
         widths.append(_width(components.text_encoder_2))
@@ -125,6 +129,23 @@ def vectors_for(
             return [single, None], None
         return None, skipped + " It can be applied to SDXL's CLIP-L encoder alone on request."
     return None, skipped
+
+
+def _vectors_for_refiner(
+    embedding: Embedding, components: Components
+) -> tuple[list[torch.Tensor | None] | None, str | None]:
+    width = _width(components.text_encoder)
+    vectors = embedding.vectors.get("clip_g", embedding.vectors.get("clip"))
+    if vectors is not None and vectors.shape[-1] == width:
+        return [vectors], None
+    found = vectors if vectors is not None else next(iter(embedding.vectors.values()))
+    return None, (
+        f"Embedding '{embedding.name}' was made for {embedding.architecture}, not "
+        f"{components.info.architecture}; it was skipped: SDXL's refiner has only SDXL's OpenCLIP "
+        f"ViT-bigG text encoder, which takes {width}-wide vectors (this embedding's are "
+        f"{found.shape[-1]}-wide), and no CLIP-L encoder for SD1 embeddings. "
+        "Use an SDXL embedding (one with clip_g vectors) with the refiner."
+    )
 
 
 def _width(encoder: object) -> int:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sfumato.models.components import Components
 
 _TE_WIDTH = {768: "sd1", 1024: "sd2"}
+_CROSS_ATTENTION_WIDTH = {768: "sd1", 1024: "sd2", 2048: "sdxl", 1280: "sdxl-refiner"}
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,11 @@ def format_hashes(entries: Sequence[tuple[str, str]]) -> str:
 
 
 def kohya_module_table(components: Components) -> dict[str, tuple[str, Any]]:
-    """kohya name (``lora_unet_down_blocks_0_…``) -> (which model, module)."""
+    """kohya name (``lora_unet_down_blocks_0_…``) -> (which model, module).
+
+    SDXL's first encoder is listed twice (``lora_te1_`` and ``lora_te_``). SDXL's refiner lists its
+    one encoder as ``lora_te_``; files that name it ``lora_te2_`` are matched in :func:`lora_deltas`.
+    """
     table: dict[str, tuple[str, Any]] = {}
     for name, module in components.unet.named_modules():
         table["lora_unet_" + name.replace(".", "_")] = ("unet", module)
@@ -93,6 +98,12 @@ def kohya_module_table(components: Components) -> dict[str, tuple[str, Any]]:
 
 
 def _lora_architecture(tensors: dict[str, torch.Tensor]) -> str:
+    for key, value in tensors.items():
+        # cross-attention keys are as wide as the text the UNet reads, which tells SDXL from its refiner
+        if key.startswith("lora_unet_") and key.endswith("attn2_to_k.lora_down.weight"):
+            found = _CROSS_ATTENTION_WIDTH.get(int(value.shape[-1]))
+            if found:
+                return found
     if any(key.startswith("lora_te2_") for key in tensors):
         return "sdxl"
     for key, value in tensors.items():
@@ -208,8 +219,9 @@ def lora_deltas(
         )
     deltas: list[tuple[str, torch.Tensor, torch.Tensor]] = []
     missing: list[str] = []
+    names = _refiner_names(bases) if components.is_refiner else {}
     for base, kind in bases.items():
-        target = table.get(base)
+        target = table.get(names.get(base, base))
         weight = getattr(target[1], "weight", None) if target else None
         if target is None or weight is None:
             missing.append(base)
@@ -226,6 +238,23 @@ def lora_deltas(
         else []
     )
     return deltas, notes
+
+
+def _refiner_names(bases: dict[str, str]) -> dict[str, str]:
+    """Names in a LoRA for SDXL's refiner -> names in its module table (where its encoder is ``lora_te_``).
+
+    The refiner's one encoder is SDXL's second, so kohya's ``lora_te2_`` names it; in a file that
+    has ``lora_te2_`` layers, ``lora_te_``/``lora_te1_`` layers are CLIP-L's, which the refiner lacks.
+    """
+    if not any(base.startswith("lora_te2_") for base in bases):
+        return {}
+    renamed: dict[str, str] = {}
+    for base in bases:
+        if base.startswith("lora_te2_"):
+            renamed[base] = "lora_te_" + base.removeprefix("lora_te2_")
+        elif base.startswith("lora_te_"):
+            renamed[base] = "lora_te1_" + base.removeprefix("lora_te_")  # not in the refiner: ignored
+    return renamed
 
 
 def _wrong_architecture(
