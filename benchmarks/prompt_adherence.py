@@ -4,9 +4,10 @@ Draws seeded captions from the held-out combinations of the demo world (never tr
 generates each with default settings through Sfumato's engine, judges the picture and prints the
 share of asked-for colours, shapes, positions, backgrounds, sizes and object counts that the
 pictures show. Writes a contact sheet of the first pictures for a person to look at, and times
-one native-size 20-step picture.
+one native-size 20-step picture. ``--through-vae`` also judges the same scenes drawn exactly and
+passed through the model's VAE alone: what the model could reach at best with that VAE.
 
-    .venv/bin/python benchmarks/prompt_adherence.py [--count 200] [--model FOLDER] [--sheet PATH]
+    .venv/bin/python benchmarks/prompt_adherence.py [--count 200] [--model FOLDER] [--sheet PATH] [--through-vae]
 """
 
 from __future__ import annotations
@@ -23,10 +24,42 @@ from PIL import Image, ImageDraw
 import sfumato  # noqa: F401  (sets the offline flags before Hugging Face imports)
 from sfumato.demo import judge, world
 
+ATTRIBUTES = ("colour", "background", "shape", "position", "size", "count")
 
-def held_out_captions(count: int, seed: int) -> list[str]:
+
+def held_out(count: int, seed: int) -> tuple[list[world.Scene], list[str]]:
     rng = np.random.default_rng(seed)
-    return [world.caption(world.sample_scene(rng, held_out=True), rng, complete=True) for _ in range(count)]
+    scenes, captions = [], []
+    for _ in range(count):
+        scenes.append(world.sample_scene(rng, held_out=True))
+        captions.append(world.caption(scenes[-1], rng, complete=True))
+    return scenes, captions
+
+
+def accuracy(captions: list[str], images: list[Image.Image]) -> dict[str, float]:
+    hits: dict[str, float] = dict.fromkeys(ATTRIBUTES, 0.0)
+    asked: Counter[str] = Counter()
+    for text, image in zip(captions, images, strict=True):
+        for attribute, value in judge.score(world.parse_caption(text), judge.judge(image)).items():
+            hits[attribute] += value
+            asked[attribute] += 1
+    return {a: hits[a] / asked[a] for a in ATTRIBUTES if asked[a]}
+
+
+def through_vae(components: Any, scenes: list[world.Scene]) -> list[Image.Image]:
+    """Each scene drawn exactly, encoded and decoded by the model's VAE."""
+    import torch
+
+    vae = components.vae
+    pictures = []
+    for scene in scenes:
+        truth = np.asarray(world.render(scene), dtype=np.float32) / 127.5 - 1
+        pixels = torch.from_numpy(truth).permute(2, 0, 1)[None].to(vae.device, vae.dtype)
+        with torch.no_grad():
+            decoded = vae.decode(vae.encode(pixels).latent_dist.mean).sample
+        array = ((decoded[0].float().permute(1, 2, 0).cpu().numpy() + 1) * 127.5).clip(0, 255)
+        pictures.append(Image.fromarray(array.round().astype(np.uint8)))
+    return pictures
 
 
 def load(model: str | None) -> Any:
@@ -69,6 +102,9 @@ def main() -> None:
     parser.add_argument("--sampler", default=None)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--sheet", type=Path, default=Path("runs/prompt_adherence.png"))
+    parser.add_argument(
+        "--through-vae", action="store_true", help="also judge the exact scenes passed through the VAE alone"
+    )
     args = parser.parse_args()
 
     from sfumato.core.request import GenerationRequest
@@ -83,21 +119,15 @@ def main() -> None:
     if args.steps is not None:
         overrides["steps"] = args.steps
 
-    captions = held_out_captions(args.count, args.seed)
-    hits: dict[str, float] = dict.fromkeys(
-        ("colour", "background", "shape", "position", "size", "count"), 0.0
-    )
-    asked: Counter[str] = Counter()
+    scenes, captions = held_out(args.count, args.seed)
     images: list[Image.Image] = []
     started = time.perf_counter()
     for index, text in enumerate(captions):
         request = GenerationRequest(prompt=text, seed=args.seed * 100_000 + index, **overrides)
-        image = generate(components, request).images[0].image
-        images.append(image)
-        for attribute, value in judge.score(world.parse_caption(text), judge.judge(image)).items():
-            hits[attribute] = hits.get(attribute, 0.0) + value
-            asked[attribute] += 1
+        images.append(generate(components, request).images[0].image)
     elapsed = time.perf_counter() - started
+    scores = accuracy(captions, images)
+    ceiling = accuracy(captions, through_vae(components, scenes)) if args.through_vae else {}
 
     timing_request = GenerationRequest(prompt="a red circle on a white background", seed=1, steps=20)
     generate(components, timing_request)
@@ -111,9 +141,9 @@ def main() -> None:
         f"{args.count} held-out captions, {size[0]}x{size[1]}, {settings.steps} steps, "
         f"{settings.sampler}, CFG {settings.cfg_scale}: {elapsed / args.count:.2f} s per picture"
     )
-    for attribute in ("colour", "background", "shape", "position", "size", "count"):
-        if asked[attribute]:
-            print(f"  {attribute:<10} {hits[attribute] / asked[attribute]:6.1%}  (of {asked[attribute]})")
+    for attribute, value in scores.items():
+        vae_only = f"   exact scene through the VAE: {ceiling[attribute]:6.1%}" if ceiling else ""
+        print(f"  {attribute:<10} {value:6.1%}{vae_only}")
     print(f"one native-size 20-step picture (DPM++ 2M, CFG): {one_image:.2f} s")
     args.sheet.parent.mkdir(parents=True, exist_ok=True)
     contact_sheet(images[:48], captions[:48]).save(args.sheet)

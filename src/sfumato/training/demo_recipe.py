@@ -214,6 +214,7 @@ def train_text(plan: DemoPlan) -> CLIPTextModel:
     from torch.nn import functional
 
     folder = plan.out / "text"
+    _seed_weights(plan, "text")
     encoder = build_text_encoder(plan.text_config)
     module = text_module(encoder)
 
@@ -234,6 +235,13 @@ def train_text(plan: DemoPlan) -> CLIPTextModel:
     config = TrainConfig(steps=plan.text_steps, lr=2e-3, warmup_steps=20, seed=plan.seed, checkpoint_every=50)
     _stage_trainer(module, loss_fn, config, folder, "text").fit()
     return encoder
+
+
+def _seed_weights(plan: DemoPlan, stage: str) -> None:
+    """Seed a stage's initial weights by the stage alone: a resumed or split run makes the same model."""
+    import torch
+
+    torch.manual_seed(plan.seed * 1000 + STAGES.index(stage))
 
 
 def _stage_trainer(module: nn.Module, loss_fn: Any, config: TrainConfig, folder: Path, stage: str) -> Trainer:
@@ -277,6 +285,7 @@ def vae_batch(step: int, seed: int, count: int, crop: int | None = None) -> torc
 def train_vae(plan: DemoPlan) -> AutoencoderKL:
 
     folder = plan.out / "vae"
+    _seed_weights(plan, "vae")
     vae = build_vae(plan.vae_config)
 
     def loss_fn(step: int) -> tuple[torch.Tensor, dict[str, float]]:
@@ -368,6 +377,7 @@ def train_unet(plan: DemoPlan, encoder: CLIPTextModel, vae: AutoencoderKL) -> UN
     if not scale_file.exists():
         _write_json(scale_file, {"scaling_factor": latent_scale(vae, plan.seed)})
     scaling = float(json.loads(scale_file.read_text())["scaling_factor"])
+    _seed_weights(plan, "unet")
     unet = build_unet(plan.unet_config)
     noise = DDPMScheduler(
         **{k: SCHEDULER_CONFIG[k] for k in ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule")}
