@@ -45,10 +45,8 @@ TINY_UNET = {
 }
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("run")
-    plan = DemoPlan(
+def tiny_plan(out: Path) -> DemoPlan:
+    return DemoPlan(
         out=out,
         batch=2,
         pool_size=8,
@@ -60,8 +58,29 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         vae_config=TINY_VAE,
         unet_config=TINY_UNET,
     )
-    train_demo(plan)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    train_demo(tiny_plan(out))
     return out
+
+
+def test_a_run_stopped_after_a_stage_and_resumed_makes_the_same_model(run: Path, tmp_path: Path) -> None:
+    from sfumato.training.checkpoint import latest_checkpoint, load_tensors
+    from sfumato.training.demo_recipe import train_text
+
+    train_text(tiny_plan(tmp_path))
+    torch.manual_seed(12345)  # a new process starts from another random state
+    train_demo(tiny_plan(tmp_path))
+
+    for stage in ("vae", "unet", "decoder"):
+        resumed, whole = (latest_checkpoint(folder / stage) for folder in (tmp_path, run))
+        assert resumed is not None and whole is not None
+        expected = load_tensors(whole.model_file)
+        for name, tensor in load_tensors(resumed.model_file).items():
+            assert torch.equal(tensor, expected[name]), (stage, name)
 
 
 def test_every_stage_leaves_a_checkpoint_and_a_log(run: Path) -> None:
