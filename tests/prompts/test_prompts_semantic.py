@@ -73,36 +73,33 @@ def test_emphasis_on_a_colour_measurably_changes_how_red_the_object_is() -> None
     assert len({np.sign(change) for change in changes}) == 1, changes
 
 
-def test_scheduled_colour_differs_from_both_plain_prompts() -> None:
-    # Measured (seeds 0-3, image means, redness/blueness): red 11.4/1.4; blue 0.3/10.4;
-    # [red:blue:0.5] 9.7/1.6, 0.6/8.2, 8.7/1.7, 0.4/9.1 (red-purple or purple-blue circles), at mean
-    # absolute pixel distances 2.6-8.8 from the red picture and 5.0-11.2 from the blue one.
+def test_scheduled_colour_follows_when_the_prompt_switches() -> None:
+    # Measured (seeds 0-3, mean absolute pixel distance to the plain red / blue picture):
+    # [red:blue:0.2] 9.7/0.4, 5.7/5.3, 9.5/0.8, 5.7/5.6 (blue or dark circles); [red:blue:0.5]
+    # 8.1-8.4/6.4-6.5 (green circles: the colour settles mid-way, and the mix is neither);
+    # [red:blue:0.8] 1.1-1.4/9.5-10.0 (red circles). An early switch draws the second colour,
+    # a late one the first.
     prompt = "a large {} circle in the center on a white background"
-    seeds = (0, 1, 2, 3)
-    switched, red, blue = (
-        [draw(prompt.format(c), seed) for seed in seeds] for c in ("[red:blue:0.5]", "red", "blue")
-    )
 
     def distance(a: Image.Image, b: Image.Image) -> float:
         return float(np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16)).mean())
 
-    for index in range(len(seeds)):
-        assert distance(switched[index], red[index]) > 1.0, seeds[index]
-        assert distance(switched[index], blue[index]) > 1.0, seeds[index]
-        assert redness(switched[index]) < redness(red[index]), seeds[index]
-        assert blueness(switched[index]) < blueness(blue[index]), seeds[index]
-    # over the seeds it holds both colours: redder than the blue prompt, bluer than the red one
-    assert np.mean([redness(i) for i in switched]) > 2 * np.mean([redness(i) for i in blue])
-    assert np.mean([blueness(i) for i in switched]) > 2 * np.mean([blueness(i) for i in red])
+    for seed in (0, 1, 2, 3):
+        red, blue = draw(prompt.format("red"), seed), draw(prompt.format("blue"), seed)
+        early, middle, late = (draw(prompt.format(f"[red:blue:{when}]"), seed) for when in (0.2, 0.5, 0.8))
+        assert distance(early, blue) < distance(late, blue) - 2, seed
+        assert distance(late, red) < distance(early, red) - 2, seed
+        assert distance(middle, red) > 1.0 and distance(middle, blue) > 1.0, seed
 
 
 def test_and_combines_two_objects() -> None:
-    # Measured (seeds 0-3, image means): red part alone redness ~21, blueness ~3; blue part alone
-    # redness ~0.9, blueness ~21; AND: redness 25.9/5.0/5.9/7.8, blueness 8.3/10.7/7.0/4.6, and the
-    # judge finds two objects in 2 of the 4 pictures (composable diffusion blends them on this model).
+    # Measured (seeds 0-5, image means): red part alone redness 12.4, blueness ~1.2; blue part alone
+    # redness ~0.1, blueness ~11.5; AND: redness 5.7/0.2/0.6/0.1/0.3/5.4, blueness 1.2/10.6/2.5/
+    # 9.5/9.9/4.4. Composable diffusion mostly blends the two on this model (purple squares on the
+    # left, blue circles on the right); the judge finds both objects in 1 of the 6 pictures.
     red = "a large red circle on the left on a white background"
     blue = "a large blue square on the right on a white background"
-    seeds = (0, 1, 2, 3)
+    seeds = (0, 1, 2, 3, 4, 5)
 
     def mean(measure: Any, prompt: str) -> float:
         return float(np.mean([measure(draw(prompt, seed)) for seed in seeds]))
@@ -139,23 +136,28 @@ def distance_to_pink(image: Image.Image) -> float:
     return float(np.linalg.norm(object_colour(image) - PINK))
 
 
-def object_redness(image: Image.Image) -> float:
-    """How far the object's mean red exceeds its mean green and blue (red ~190, orange ~150, green < 0)."""
-    red, green, blue = object_colour(image)
-    return float(red - (green + blue) / 2)
+RED = np.array(world.ALL_COLOURS["red"], dtype=np.float32)
+
+
+def distance_to_red(image: Image.Image) -> float:
+    return float(np.linalg.norm(object_colour(image) - RED))
 
 
 def test_a_negative_and_weight_steers_away_from_a_colour() -> None:
-    # Measured (seeds 0-3, object redness): plain 147/120/146/147 (orange/yellow circles);
-    # "AND red:-0.5" -55/41/-42/-67 (green or yellow circles). Composable diffusion subtracts the
-    # red prediction, so the picture moves away from red. A1111's emphasis with a negative weight,
-    # "(red:-1)", does not do this on the demo model (the circle stays red: every later token and
-    # the pooled text carry "red" through CLIP's causal attention; only the "red" token is scaled).
+    # Measured (seeds 0-3): plain "a large circle" draws purple, green, purple, purple circles;
+    # "AND red:-0.5" dark blue, green, yellow, green ones, their colour further from red by
+    # 17/28/29/65 (RGB distance). Composable diffusion subtracts the red prediction, so the picture moves away
+    # from red. A1111's emphasis with a negative weight, "(red:-1)", does not do this on the demo
+    # model: every later token and the pooled text carry "red" through CLIP's causal attention.
     plain = "a large circle in the center on a white background"
+    moved = []
     for seed in (0, 1, 2, 3):
         away = draw(plain + " AND red:-0.5", seed)
-        assert object_redness(away) < object_redness(draw(plain, seed)) - 50, seed
+        moved.append(distance_to_red(away) - distance_to_red(draw(plain, seed)))
         assert all(o.colour not in ("red", "orange", "pink") for o in judge.judge(away).objects), seed
+    print("further from red by", moved)
+    assert all(change > 5 for change in moved), moved
+    assert np.mean(moved) > 20, moved
 
 
 # -- textual inversion and LoRA trained here, in seconds ------------------------------------------
@@ -173,7 +175,7 @@ def draw_with(prompt: str, seed: int, library: Path | None) -> Image.Image:
 
 @pytest.fixture(scope="module")
 def taught_pink(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model folder with an embedding 'sfpink' trained (5-10 s) on pictures of pink objects."""
+    """A model folder with an embedding 'sfpink' trained (~10 s) on pictures of pink objects."""
     from sfumato.training.textual_inversion import TextualInversionConfig, train_textual_inversion
     from sfumato.training.world_examples import concept_examples
 
@@ -181,7 +183,7 @@ def taught_pink(tmp_path_factory: pytest.TempPathFactory) -> Path:
     train_textual_inversion(
         _components(),
         concept_examples(32, colour="pink", name="sfpink"),
-        TextualInversionConfig("sfpink", init_text="red", steps=40, lr=0.1, batch=4),
+        TextualInversionConfig("sfpink", init_text="purple", steps=120, lr=0.05, batch=4),
         folder / "embeddings",
     )
     return folder
@@ -189,7 +191,7 @@ def taught_pink(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def pink_lora(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model folder with a LoRA 'pinkish' trained (10-15 s) on pictures of pink objects."""
+    """A model folder with a LoRA 'pinkish' trained (~5 s) on pictures of pink objects."""
     from sfumato.training.lora_training import LoraTrainingConfig, train_lora
     from sfumato.training.world_examples import concept_examples
 
@@ -197,9 +199,7 @@ def pink_lora(tmp_path_factory: pytest.TempPathFactory) -> Path:
     train_lora(
         _components(),
         concept_examples(32, colour="pink"),
-        LoraTrainingConfig(
-            "pinkish", rank=4, steps=24, lr=0.02, batch=4, unet_targets=("attn2.to_k", "attn2.to_v")
-        ),
+        LoraTrainingConfig("pinkish", rank=4, steps=60, lr=0.01, batch=4),
         folder / "Lora",
     )
     return folder
@@ -210,6 +210,8 @@ SEEDS = (0, 1, 2)
 
 def test_trained_embedding_moves_the_object_towards_pink(taught_pink: Path) -> None:
     # The demo UNet never drew pink; the embedding can only find the nearest it can draw.
+    # Measured (seeds 0-2, object colour distance to pink): embedding 95/63/155 (pink-purple
+    # circles), unknown word 187/194/187 and "red" 206/205/205.
     prompt = "a large {} circle in the center on a gray background"
     taught = [distance_to_pink(draw_with(prompt.format("sfpink"), seed, taught_pink)) for seed in SEEDS]
     unknown = [distance_to_pink(draw_with(prompt.format("sfpink"), seed, None)) for seed in SEEDS]
@@ -221,9 +223,10 @@ def test_trained_embedding_moves_the_object_towards_pink(taught_pink: Path) -> N
 
 
 def test_trained_lora_moves_the_object_towards_pink_and_is_gone_after(pink_lora: Path) -> None:
-    # Measured (seeds 0-3, object colour distance to pink): with the LoRA 134/81/64/60, without
-    # 163/182/182/164. A LoRA of a few seconds is crude: other training runs left one picture in
-    # four without an object (a pale, empty picture), so three of four seeds must move.
+    # Measured (seeds 0-3, object colour distance to pink): with the LoRA 106/90/115/113 (pale
+    # purple-pink circles), without 190/186/186/192 (orange-red). A LoRA of a few seconds is crude:
+    # other settings left pictures without an object (a pale, empty picture), so three of four
+    # seeds must move.
     prompt = "a large pink circle in the center on a gray background"
     seeds = (0, 1, 2, 3)
     plain_before = [np.asarray(draw_with(prompt, seed, None)) for seed in seeds]

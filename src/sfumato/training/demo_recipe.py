@@ -32,7 +32,7 @@ STAGES = ("text", "vae", "unet", "decoder")
 # on any machine; a faster machine can afford more steps.
 TEXT_STEPS = 300
 VAE_STEPS = 2000
-UNET_STEPS = 3500
+UNET_STEPS = 7000
 DECODER_STEPS = 4000  # the decoder alone, encoder frozen, so the latents the UNet learned stay valid
 DECODER_CROP = 32
 VAE_CROP = 48  # the VAE is fully convolutional: 48x48 crops train it 4x faster than whole images
@@ -40,6 +40,7 @@ VAE_BATCH = 16
 EDGE_WEIGHT = 8.0  # pixels near an edge count this much more: shapes, not flat areas, carry the meaning
 LATENT_FACTOR = 4
 CAPTION_DROPOUT = 0.1
+POOL_SIZE = 24576  # scenes rendered and encoded once for the UNet stage; captions vary per step
 
 TEXT_CONFIG: dict[str, Any] = {
     "vocab_size": 49408,
@@ -117,7 +118,7 @@ class DemoPlan:
     out: Path
     seed: int = 0
     batch: int = 32
-    pool_size: int = 12288  # scenes rendered and encoded once for the UNet stage; captions vary per step
+    pool_size: int = POOL_SIZE
     text_steps: int = TEXT_STEPS
     vae_steps: int = VAE_STEPS
     unet_steps: int = UNET_STEPS

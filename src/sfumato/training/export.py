@@ -152,7 +152,7 @@ which the prompt-adherence benchmark uses.
 
 ## Training
 
-Seed {run.get("seed", 0)}, on a 2-core CPU shared with other work: text encoder {steps.get("text", "?")} steps
+Seed {run.get("seed", 0)}, on a 2-core CPU: text encoder {steps.get("text", "?")} steps
 ({minutes.get("text", "?")} min), VAE {steps.get("vae", "?")} steps ({minutes.get("vae", "?")} min), UNet
 {steps.get("unet", "?")} steps ({minutes.get("unet", "?")} min), VAE decoder {steps.get("decoder", "?")} steps
 ({minutes.get("decoder", "?")} min); {total:.0f} minutes of compute in all. Reproduce (resumable: run the same
@@ -163,8 +163,11 @@ command again after an interruption; a finished stage is skipped):
 
 The step counts are fixed (`sfumato train demo --help` shows them), so the same command makes the same
 model on any machine, up to floating-point differences between CPUs. The decoder stage needs only the
-VAE stage: with a spare core, start the command with `--decoder-beside` and run
-`sfumato train demo --out runs/demo --decoder-only` beside it, for the same result sooner.
+VAE stage: on a machine with cores to spare, start the command with `--decoder-beside` and run
+`sfumato train demo --out runs/demo --decoder-only` beside it, for the same result sooner. On a 2-core
+CPU one process using both cores is faster: `benchmarks/demo_training_threads.py` measured a UNet
+step at 0.63x and a VAE step at 0.56x the one-thread time with both cores, while two one-thread
+processes side by side each ran at 1.07-1.10x; the UNet stage dominates, so it should get the cores.
 
 The VAE and decoder losses weight pixels near edges {1 + recipe.EDGE_WEIGHT:g}x: in this world the meaning is in the outlines
 of small shapes, and an unweighted loss spends the capacity on flat areas and blurs a small star
