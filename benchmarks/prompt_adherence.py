@@ -7,7 +7,7 @@ pictures show. Writes a contact sheet of the first pictures for a person to look
 one native-size 20-step picture. ``--through-vae`` also judges the same scenes drawn exactly and
 passed through the model's VAE alone: what the model could reach at best with that VAE.
 
-    .venv/bin/python benchmarks/prompt_adherence.py [--count 200] [--model FOLDER] [--sheet PATH] [--through-vae]
+    .venv/bin/python benchmarks/prompt_adherence.py [--count 200] [--model FOLDER] [--sheet PATH] [--through-vae] [--misses]
 """
 
 from __future__ import annotations
@@ -44,6 +44,18 @@ def accuracy(captions: list[str], images: list[Image.Image]) -> dict[str, float]
             hits[attribute] += value
             asked[attribute] += 1
     return {a: hits[a] / asked[a] for a in ATTRIBUTES if asked[a]}
+
+
+def colour_misses(captions: list[str], images: list[Image.Image]) -> Counter[tuple[int, str, str]]:
+    """Each asked colour the picture got wrong, as (objects in the scene, asked, drawn or "missing")."""
+    misses: Counter[tuple[int, str, str]] = Counter()
+    for text, image in zip(captions, images, strict=True):
+        scene = world.parse_caption(text)
+        for asked, drawn in judge.match_objects(scene, judge.judge(image)):
+            got = drawn.colour if drawn is not None else "missing"
+            if asked.colour is not None and got != asked.colour:
+                misses[(len(scene.objects), asked.colour, got)] += 1
+    return misses
 
 
 def through_vae(components: Any, scenes: list[world.Scene]) -> list[Image.Image]:
@@ -103,6 +115,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--sheet", type=Path, default=Path("runs/prompt_adherence.png"))
     parser.add_argument(
+        "--misses", action="store_true", help="also list the colour misses by objects in the scene"
+    )
+    parser.add_argument(
         "--through-vae", action="store_true", help="also judge the exact scenes passed through the VAE alone"
     )
     args = parser.parse_args()
@@ -144,6 +159,13 @@ def main() -> None:
     for attribute, value in scores.items():
         vae_only = f"   exact scene through the VAE: {ceiling[attribute]:6.1%}" if ceiling else ""
         print(f"  {attribute:<10} {value:6.1%}{vae_only}")
+    if args.misses:
+        misses = colour_misses(captions, images)
+        for objects in (1, 2):
+            count = sum(n for (o, _, _), n in misses.items() if o == objects)
+            print(f"  colour misses in {objects}-object scenes: {count}")
+        for (objects, asked, got), n in misses.most_common(8):
+            print(f"    {n} x {asked} drawn {got} ({objects}-object scene)")
     print(f"one native-size 20-step picture (DPM++ 2M, CFG): {one_image:.2f} s")
     args.sheet.parent.mkdir(parents=True, exist_ok=True)
     contact_sheet(images[:48], captions[:48]).save(args.sheet)

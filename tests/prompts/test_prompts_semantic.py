@@ -58,10 +58,10 @@ def blueness(image: Image.Image) -> float:
 
 
 def test_emphasis_on_a_colour_measurably_changes_how_red_the_object_is() -> None:
-    # Measured (image-mean redness, seeds 0-2): (red:1.5) 10.8 10.9 9.5; (red:0.5) 11.7 11.7 11.3.
-    # On this small model a heavier "red" token makes the circle slightly *less* red (the colour is
-    # also carried by every later token, and it never saw scaled embeddings in training), so this
-    # checks that the weight reaches the picture consistently, not which way it goes.
+    # Measured (image-mean redness, seeds 0-2): (red:1.5) 12.7 12.7 12.5; (red:0.5) 12.0 12.1 12.0.
+    # The colour is also carried by every later token, so the weight moves it only a little. (The
+    # previous demo model went the other way, slightly less red when heavier: it never saw scaled
+    # embeddings in training.)
     prompt = "a large ({}) circle in the center on a white background"
     changes = []
     for seed in (0, 1, 2):
@@ -69,8 +69,7 @@ def test_emphasis_on_a_colour_measurably_changes_how_red_the_object_is() -> None
         for image in (heavy, light):
             assert [(o.colour, o.shape) for o in judge.judge(image).objects] == [("red", "circle")]
         changes.append(redness(heavy) - redness(light))
-    assert all(abs(change) > 0.3 for change in changes), changes
-    assert len({np.sign(change) for change in changes}) == 1, changes
+    assert all(change > 0.3 for change in changes), changes
 
 
 def test_scheduled_colour_follows_when_the_prompt_switches() -> None:
