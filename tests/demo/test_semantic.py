@@ -156,3 +156,26 @@ def test_inpainting_puts_the_object_in_the_mask_and_leaves_the_rest(components: 
         any(o.colour == "blue" and o.position == "bottom right" for o in r.objects) for r in results
     ), results
     assert all(any(o.colour == "red" and o.position == "top left" for o in r.objects) for r in results)
+
+
+def test_the_readme_command_saves_a_picture_of_what_it_asks(tmp_path: Path) -> None:
+    # The README's first command with default settings (its seed is random; these stand in for it).
+    import re
+
+    from typer.testing import CliRunner
+
+    from sfumato.cli.main import app
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    match = re.search(r'sfumato generate "([^"]+)"', readme)
+    assert match, "the README's first command is not a `sfumato generate` call"
+    prompt = match.group(1)
+    asked = world.parse_caption(prompt)
+    for seed in (0, 1, 2, 3):
+        result = CliRunner().invoke(
+            app, ["generate", prompt, "--seed", str(seed), "-o", str(tmp_path / "out")]
+        )
+        assert result.exit_code == 0, result.stderr
+        with Image.open(Path(result.stdout.strip())) as saved:
+            read = judge.judge(saved.convert("RGB"))
+        assert all(value == 1.0 for value in judge.score(asked, read).values()), (seed, read)
