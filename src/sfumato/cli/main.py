@@ -157,7 +157,7 @@ def _run(request: GenerationRequest, settings: Settings, image_format: ImageForm
         console.print(f"[yellow]note:[/] {note}")
     if as_json:
         images = [picture.record.to_json() | {"file": str(picture.file)} for picture in output.pictures]
-        print_json({"images": images, "notes": output.notes})
+        print_json({"images": images, "notes": output.notes, "timings": output.timings})
         return
     for picture in output.pictures:
         typer.echo(str(picture.file))

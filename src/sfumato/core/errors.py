@@ -52,3 +52,7 @@ class Cancelled(SfumatoError):
 
     def __init__(self, message: str = "Cancelled.") -> None:
         super().__init__(message)
+
+
+class NonFiniteOutput(SfumatoError):
+    """A model produced NaN or infinite numbers; the job stops before anything is saved."""

@@ -39,3 +39,4 @@ class GeneratedImage:
 class GenerationResult:
     images: list[GeneratedImage]
     notes: list[str] = field(default_factory=list)  # things the user should know (fp32 VAE retry…)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase (prompt encode, denoise…)

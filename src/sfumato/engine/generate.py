@@ -9,6 +9,7 @@ from sfumato.core.errors import InvalidRequest
 from sfumato.core.events import CancelToken, ProgressCallback, StepProgress
 from sfumato.core.request import GenerationRequest, Mode
 from sfumato.core.result import GeneratedImage, GenerationResult
+from sfumato.core.timing import Timings
 from sfumato.engine import latents as lat
 from sfumato.engine.guidance import GuidedUNet
 from sfumato.engine.inputs import StartingPictures, starting_pictures
@@ -103,6 +104,7 @@ def generate(
     from sfumato.prompts.networks import default_resolver, prompt_loras
 
     job = plan(components, request)
+    timings = Timings()
     resolve = resolve or default_resolver()
     _, schedule_note = resolve_schedule(request.sampler, request.schedule_type)
     notes: list[str] = [schedule_note] if schedule_note else []
@@ -121,11 +123,12 @@ def generate(
             notes,
             extra,
             resolve,
+            timings,
             on_progress=on_progress,
             cancel=cancel,
             preview_every=preview_every,
         )
-    return GenerationResult(images=images, notes=_unique([*notes, *lora_notes]))
+    return GenerationResult(images=images, notes=_unique([*notes, *lora_notes]), timings=timings.seconds)
 
 
 def _unique(notes: list[str]) -> list[str]:
@@ -139,6 +142,7 @@ def _render(
     notes: list[str],
     extra: dict[str, str],
     resolve: Resolver,
+    timings: Timings,
     *,
     on_progress: ProgressCallback | None,
     cancel: CancelToken | None,
@@ -154,7 +158,8 @@ def _render(
             components, prompt, steps=job.steps_run, clip_skip=request.clip_skip, resolve=resolve
         )
 
-    cond, uncond = encode(request.prompt), encode(request.negative_prompt)
+    with timings.measure("prompt encode"):
+        cond, uncond = encode(request.prompt), encode(request.negative_prompt)
     notes += [note for note in (*cond.notes, *uncond.notes) if note not in notes]
     embeddings = dict([*cond.embedding_hashes, *uncond.embedding_hashes])
     if embeddings:
@@ -184,6 +189,7 @@ def _render(
             guided,
             batch,
             notes,
+            timings,
             on_progress=on_progress,
             cancel=cancel,
             preview_every=preview_every,
@@ -242,6 +248,7 @@ def _run_batch(
     guided: GuidedUNet,
     batch: int,
     notes: list[str],
+    timings: Timings,
     *,
     on_progress: ProgressCallback | None,
     cancel: CancelToken | None,
@@ -299,19 +306,21 @@ def _run_batch(
             )
         on_progress(StepProgress(step, job.steps_run, batch, request.batch_count, picture))
 
-    outcome = denoise(
-        scheduler,
-        timesteps,
-        latents,
-        guided,
-        steps=job.steps_run,
-        generators=generators,
-        after_step=after_step,
-        on_step=on_step,
-        should_stop=should_stop,
-    )
-    pixels = lat.decode(components, outcome.best_latents, notes)
-    return lat.tensor_to_pils(pixels)
+    with timings.measure("denoise"):
+        outcome = denoise(
+            scheduler,
+            timesteps,
+            latents,
+            guided,
+            steps=job.steps_run,
+            generators=generators,
+            after_step=after_step,
+            on_step=on_step,
+            should_stop=should_stop,
+        )
+    with timings.measure("decode"):
+        pixels = lat.decode(components, outcome.best_latents, notes)
+        return lat.tensor_to_pils(pixels)
 
 
 def _init_latents(

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sfumato.core.numerics import check_finite
+
 if TYPE_CHECKING:
     import torch
 
@@ -59,7 +61,7 @@ class GuidedUNet:
         negative = self.uncond.at(step)
         cond_only = self.cfg_scale == 1.0 and len(parts) == 1 and parts[0].weight == 1.0
         terms: tuple[WeightedPart, ...] = parts if cond_only else (*negative, *parts)
-        predictions = self._predict(latents, t, terms, negatives=0 if cond_only else len(negative))
+        predictions = self._predict(latents, t, terms, step, negatives=0 if cond_only else len(negative))
         if cond_only:
             return predictions[0]
         uncond = _weighted_mean(predictions[: len(negative)], [p.weight for p in negative])
@@ -72,7 +74,13 @@ class GuidedUNet:
         return uncond + self.cfg_scale * guided
 
     def _predict(
-        self, latents: torch.Tensor, t: torch.Tensor, terms: tuple[WeightedPart, ...], *, negatives: int
+        self,
+        latents: torch.Tensor,
+        t: torch.Tensor,
+        terms: tuple[WeightedPart, ...],
+        step: int,
+        *,
+        negatives: int,
     ) -> list[torch.Tensor]:
         """The UNet's prediction for each term; the first ``negatives`` terms are negative prompts."""
         import torch
@@ -97,6 +105,7 @@ class GuidedUNet:
                     added_cond_kwargs=added,
                     return_dict=False,
                 )[0].float()
+            check_finite(out, "the UNet", self.components.info.name, step=step + 1)
             for row, chunk in zip(batch.rows, out.chunk(len(batch.rows)), strict=True):
                 results[row] = chunk
         return [r for r in results if r is not None]

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from sfumato.core.numerics import check_finite
+
 if TYPE_CHECKING:
     import torch
 
@@ -77,7 +79,10 @@ def scale_latents(components: Components, latents: torch.Tensor) -> torch.Tensor
 
 
 def decode(components: Components, latents: torch.Tensor, notes: list[str]) -> torch.Tensor:
-    """UNet latents -> pixels in [-1, 1] (float32). NaNs from a half-precision VAE: decode again in float32."""
+    """UNet latents -> pixels in [-1, 1] (float32).
+
+    NaNs from a half-precision VAE: decode again in float32; NaNs left after that raise NonFiniteOutput.
+    """
     import torch
 
     vae: Any = components.vae  # diffusers' annotations (FloatTensor) are narrower than what it takes
@@ -86,7 +91,7 @@ def decode(components: Components, latents: torch.Tensor, notes: list[str]) -> t
     )
     with torch.no_grad():
         pixels = vae.decode(raw.to(vae.device, vae.dtype), return_dict=False)[0].float()
-        if vae.dtype != torch.float32 and bool(torch.isnan(pixels).any()):
+        if vae.dtype != torch.float32 and not bool(torch.isfinite(pixels).all()):
             dtype = vae.dtype
             try:
                 vae.to(torch.float32)
@@ -95,6 +100,7 @@ def decode(components: Components, latents: torch.Tensor, notes: list[str]) -> t
                 vae.to(dtype)
             if VAE_NAN_NOTE not in notes:
                 notes.append(VAE_NAN_NOTE)
+    check_finite(pixels, "the VAE", components.info.name)
     return pixels
 
 

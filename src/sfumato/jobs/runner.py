@@ -15,6 +15,7 @@ from sfumato.core.images import ImageFormat
 from sfumato.core.request import GenerationRequest
 from sfumato.core.result import GeneratedImage
 from sfumato.core.settings import Settings
+from sfumato.core.timing import Timings
 
 if TYPE_CHECKING:
     from sfumato.archive.index import Record
@@ -33,6 +34,7 @@ class SavedPicture:
 class RunOutput:
     pictures: list[SavedPicture] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # things the user should know (fp32 VAE retry…)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase, model load to save
 
 
 def run_request(
@@ -52,8 +54,10 @@ def run_request(
     from sfumato.models.loading import load_model
     from sfumato.prompts.networks import LibraryResolver
 
+    timings = Timings()
     if components is None:
-        components = load_model(settings, request.model, vae=request.vae, cache=cache)
+        with timings.measure("model load"):
+            components = load_model(settings, request.model, vae=request.vae, cache=cache)
     result = generate(
         components,
         request,
@@ -62,12 +66,14 @@ def run_request(
         preview_every=settings.preview_every,
         resolve=LibraryResolver(settings),
     )
-    archive = Archive(settings)
-    output = RunOutput(notes=[*components.notes, *result.notes])
-    for item in result.images:
-        record = archive.save(item, format=image_format)
-        picture = SavedPicture(record=record, item=item, file=archive.path_of(record))
-        output.pictures.append(picture)
-        if on_saved is not None:
-            on_saved(picture)
+    timings.add(result.timings)
+    output = RunOutput(notes=[*components.notes, *result.notes], timings=timings.seconds)
+    with timings.measure("save and index"):
+        archive = Archive(settings)
+        for item in result.images:
+            record = archive.save(item, format=image_format)
+            picture = SavedPicture(record=record, item=item, file=archive.path_of(record))
+            output.pictures.append(picture)
+            if on_saved is not None:
+                on_saved(picture)
     return output

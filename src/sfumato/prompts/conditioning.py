@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 class TextEmbedding:
     hidden: torch.Tensor  # [1, tokens, dim]; tokens is a multiple of 77 (one block per 75-token chunk)
     pooled: torch.Tensor | None = None  # SDXL's (and its refiner's) pooled text [1, 1280]; None for SD1/SD2
+    notes: tuple[str, ...] = ()  # what the user should know about how this text was encoded
 
 
 @dataclass(frozen=True)

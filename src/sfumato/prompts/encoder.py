@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from sfumato.core.numerics import check_finite
 from sfumato.prompts.conditioning import Conditioning, ScheduledParts, TextEmbedding, WeightedPart
 from sfumato.prompts.parser import Run, parse_prompt
 
@@ -156,6 +157,7 @@ class _Encoder:
     vectors: list[torch.Tensor | None]  # embedding vectors for this encoder, by embedding index
     emphasis: Emphasis
     empty: torch.Tensor | None = None
+    notes: list[str] = field(default_factory=list)  # what the user should know about this encoding
 
     def row(self, chunk: Chunk) -> tuple[list[int], list[float]]:
         bos, eos = self.tokenizer.bos_token_id, self.tokenizer.eos_token_id
@@ -203,14 +205,37 @@ class _Encoder:
             return comfy_weights(hidden, weights, self.empty)
         if self.emphasis == "none":
             return hidden * weights.reshape(1, -1, 1)
-        return apply_weights(hidden, weights)
+        weighted, restored = apply_weights(hidden, weights)
+        if not restored and MEAN_NOT_RESTORED_NOTE not in self.notes:
+            self.notes.append(MEAN_NOT_RESTORED_NOTE)
+        return weighted
 
 
-def apply_weights(hidden: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """A1111's emphasis: scale each token's hidden state, then restore the chunk's original mean."""
+# Below this size relative to the chunk's mean magnitude, a chunk's mean is rounding noise: dividing
+# by it gives NaN (0/0) or amplifies the conditioning wildly, depending on how a CPU sums.
+MEAN_RESTORE_TOLERANCE = 1e-3
+MEAN_NOT_RESTORED_NOTE = (
+    "Emphasis: the text encoder's output averages to (almost) zero, so A1111's mean restoration was "
+    "skipped; the weights were applied as plain multipliers."
+)
+
+
+def apply_weights(hidden: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """A1111's emphasis: scale each token's hidden state, then restore the chunk's original mean.
+
+    Where either mean is too close to zero for the ratio to mean anything, the restoration is
+    skipped (the weights stay plain multipliers) and the second value is False.
+    """
+    import torch
+
     original_mean = hidden.mean()
     scaled = hidden * weights.reshape(1, -1, 1)
-    return scaled * (original_mean / scaled.mean())
+    new_mean = scaled.mean()
+    floor = MEAN_RESTORE_TOLERANCE * float(hidden.abs().mean())
+    factor = original_mean / new_mean
+    if min(abs(float(original_mean)), abs(float(new_mean))) <= floor or not bool(torch.isfinite(factor)):
+        return scaled, False
+    return scaled * factor, True
 
 
 def comfy_weights(hidden: torch.Tensor, weights: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:
@@ -271,9 +296,13 @@ def encode_runs(
     with torch.no_grad():
         chunks = chunk_runs(components.tokenizer, runs, matches)
         outputs = [encoder.encode(chunks) for encoder in encoders]
+    notes = tuple(dict.fromkeys(note for encoder in encoders for note in encoder.notes))
     if len(outputs) == 1:
-        return TextEmbedding(hidden=outputs[0][0], pooled=outputs[0][1] if components.is_refiner else None)
-    return TextEmbedding(hidden=torch.cat([outputs[0][0], outputs[1][0]], dim=-1), pooled=outputs[1][1])
+        hidden, pooled = outputs[0][0], outputs[0][1] if components.is_refiner else None
+    else:
+        hidden, pooled = torch.cat([outputs[0][0], outputs[1][0]], dim=-1), outputs[1][1]
+    check_finite(hidden, "the text encoder", components.info.name)
+    return TextEmbedding(hidden=hidden, pooled=pooled, notes=notes)
 
 
 def encode_text(
@@ -355,6 +384,7 @@ def encode_prompt(
                 )
             parts.append(WeightedPart(cache[part.runs], part.weight))
         schedule.append(ScheduledParts(entry.start, entry.end, tuple(parts)))
+    notes += [note for encoded in cache.values() for note in encoded.notes if note not in notes]
     empty = encode_runs(components, [], clip_skip=clip_skip)
     hashes = tuple((embedding.name, embedding.hash) for embedding in used if embedding.hash)
     return Conditioning(schedule=tuple(schedule), notes=tuple(notes), padding=empty, embedding_hashes=hashes)
