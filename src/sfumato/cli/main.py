@@ -131,6 +131,8 @@ def _run(request: GenerationRequest, settings: Settings, image_format: ImageForm
             elapsed = time.perf_counter() - started
             rate = f"{done / elapsed:.2f} it/s" if elapsed > 0 else ""
             label = f"batch {event.batch + 1}/{event.batches}" if event.batches > 1 else "generating"
+            if cancel.cancelled:
+                label = "cancelling after this step"
             progress.update(
                 task, completed=done, total=event.batches * event.steps, description=label, rate=rate
             )
@@ -144,16 +146,18 @@ def _run(request: GenerationRequest, settings: Settings, image_format: ImageForm
                 outcome["error"] = error
             finally:
                 gc.enable()  # also when the job ended before its first step
+                finished.set()
 
-        worker = threading.Thread(target=work, name="sfumato-generate", daemon=True)
-        worker.start()
-        try:
-            while worker.is_alive():
-                worker.join(0.1)
-        except KeyboardInterrupt:
-            cancel.cancel()
-            progress.update(task, description="cancelling")
-            worker.join()
+        # The main thread waits on an Event, not Thread.join(timeout): on Python 3.11 a Ctrl-C inside
+        # join() marks the still-running worker as stopped, and the exit then aborts the process.
+        finished = threading.Event()
+        threading.Thread(target=work, name="sfumato-generate", daemon=True).start()
+        while not finished.is_set():
+            try:
+                finished.wait()
+            except KeyboardInterrupt:  # cancel at the next step; a second Ctrl-C waits for that too
+                cancel.cancel()
+                progress.update(task, description="cancelling after this step")
 
     error = outcome.get("error")
     if isinstance(error, Cancelled):
