@@ -79,6 +79,25 @@ def test_jpeg_and_webp_round_trip(tmp_path: Path, make_item: MakeItem, format: f
     assert read_metadata(path).source == "sfumato"
 
 
+@pytest.mark.parametrize("format", ["jpeg", "webp"])
+def test_a1111_reads_the_prompt_of_our_jpeg_and_webp(
+    tmp_path: Path, make_item: MakeItem, format: files.ImageFormat
+) -> None:
+    """A1111's reader (modules/images.py read_info_from_image, from its documented behaviour): piexif
+    loads the EXIF, and UserComment must come back as bytes (type UNDEFINED) for
+    piexif.helper.UserComment.load to decode it; a BYTE-typed tag comes back as a tuple and fails."""
+    import piexif
+    import piexif.helper
+
+    item = make_item(prompt="a (red:1.2) circle, ünïcödé", negative_prompt="blurry", init_image=None)
+    path = save_image(item, tmp_path, format=format)
+    with Image.open(path) as image:
+        exif = piexif.load(image.info["exif"])
+    comment = (exif or {}).get("Exif", {}).get(piexif.ExifIFD.UserComment, b"")
+    assert isinstance(comment, bytes)
+    assert piexif.helper.UserComment.load(comment) == files.image_infotext(item)
+
+
 def _data_uri(size: int) -> str:
     noise = Image.frombytes("RGB", (size, size), os.urandom(size * size * 3))
     buffer = io.BytesIO()

@@ -29,7 +29,7 @@ import unicodedata
 from pathlib import Path
 from typing import IO, Any
 
-from PIL import ExifTags, Image
+import piexif
 from PIL.PngImagePlugin import PngInfo
 
 from sfumato import __version__
@@ -77,12 +77,12 @@ def user_comment(text: str) -> bytes:
     return UNICODE_PREFIX + text.encode("utf_16_be")
 
 
-def _exif(text: str, recipe: str) -> Image.Exif:
-    exif = Image.Exif()
-    ifd = exif.get_ifd(ExifTags.IFD.Exif)
-    ifd[USER_COMMENT] = user_comment(text)
-    ifd[MAKER_NOTE] = SFUMATO_PREFIX + recipe.encode()
-    return exif
+def _exif(text: str, recipe: str) -> bytes:
+    # piexif, as A1111 writes: UserComment and MakerNote are of EXIF type UNDEFINED. Pillow would
+    # write these unknown tags as BYTE, which A1111's reader (piexif) returns as a tuple and fails on.
+    return piexif.dump(
+        {"Exif": {USER_COMMENT: user_comment(text), MAKER_NOTE: SFUMATO_PREFIX + recipe.encode()}}
+    )
 
 
 def encode(item: GeneratedImage, format: ImageFormat = "png") -> bytes:
