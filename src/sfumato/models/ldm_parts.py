@@ -56,12 +56,19 @@ def clip_from_ldm(
         text_model = model
         converted = {k.removeprefix("text_model."): v for k, v in converted.items()}
     model.load_state_dict(_cast(converted, dtype), strict=False, assign=True)
-    # the one buffer the file does not carry: made on meta above, so rebuilt here
+    restore_position_ids(model)
+    return model.eval()
+
+
+def restore_position_ids(model: Any) -> None:
+    """The one buffer a CLIP text model's file does not carry: made on meta with the model, so rebuilt."""
+    import torch
+
+    text_model = getattr(model, "text_model", model)
     positions = text_model.embeddings.position_embedding.num_embeddings
     text_model.embeddings.register_buffer(
         "position_ids", torch.arange(positions).expand((1, -1)), persistent=False
     )
-    return model.eval()
 
 
 def missing_weights(module: Any) -> list[str]:

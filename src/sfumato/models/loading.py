@@ -16,6 +16,7 @@ from sfumato.core.errors import CorruptModelFile, ModelNotFound, NoModelConfigur
 from sfumato.core.result import ModelInfo
 from sfumato.models.components import Components
 from sfumato.models.device import resolve_device, resolve_dtype
+from sfumato.models.folder_parts import diffusers_part, transformers_part
 from sfumato.models.identify import (
     REFINER_CLIP_G,
     SD1_CLIP,
@@ -356,15 +357,26 @@ def load_diffusers_folder(folder: Path, *, dtype: torch.dtype, prediction: str |
     identity = identify_file(folder, prediction=prediction)
     _check_folder_weights(folder)
     common: dict[str, Any] = {"local_files_only": True, "use_safetensors": True}
-    unet = UNet2DConditionModel.from_pretrained(str(folder), subfolder="unet", torch_dtype=dtype, **common)
-    vae = AutoencoderKL.from_pretrained(str(folder), subfolder="vae", torch_dtype=dtype, **common)
+    unet = diffusers_part(UNet2DConditionModel, folder / "unet", dtype=dtype)
+    if unet is None:
+        unet = UNet2DConditionModel.from_pretrained(
+            str(folder), subfolder="unet", torch_dtype=dtype, **common
+        )
+    vae = diffusers_part(AutoencoderKL, folder / "vae", dtype=dtype)
+    if vae is None:
+        vae = AutoencoderKL.from_pretrained(str(folder), subfolder="vae", torch_dtype=dtype, **common)
 
     def encoder(sub: str) -> Any:
         if not (folder / sub).is_dir():
             return None
         arch = (_json(folder / sub / "config.json").get("architectures") or ["CLIPTextModel"])[0]
         cls = CLIPTextModelWithProjection if arch == "CLIPTextModelWithProjection" else CLIPTextModel
-        return cls.from_pretrained(str(folder / sub), dtype=dtype, **common).eval()
+        direct = transformers_part(cls, folder / sub, dtype=dtype)
+        return (
+            direct
+            if direct is not None
+            else cls.from_pretrained(str(folder / sub), dtype=dtype, **common).eval()
+        )
 
     scheduler = _json(folder / "scheduler" / "scheduler_config.json")
     scheduler["prediction_type"] = identity.prediction
