@@ -39,8 +39,26 @@ app = typer.Typer(
     help="Sfumato: an offline-first studio for Stable Diffusion.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from sfumato import __version__
+
+        typer.echo(f"sfumato {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Sfumato: an offline-first studio for Stable Diffusion."""
+
 
 # Options shared by generate / img2img / inpaint. None means "not given": it leaves the recalled
 # recipe (--from) or the request default in place.
