@@ -146,3 +146,76 @@ def one_line_error(output: str) -> bool:
     """A clear error as the CLI prints it: one ``error:`` line, no traceback."""
     lines = [line for line in output.strip().splitlines() if line.strip()]
     return "Traceback" not in output and len(lines) >= 1 and lines[-1].startswith("error:")
+
+
+def _png(chunks: dict[str, str], size: tuple[int, int] = (8, 8)) -> bytes:
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    for key, value in chunks.items():
+        info.add_text(key, value)
+    buffer = io.BytesIO()
+    Image.new("RGB", size, "gray").save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+_NESTED = "[" * 100_000 + "]" * 100_000
+PICTURES: dict[str, Callable[[], bytes]] = {
+    "sfumato-nested": lambda: _png({"sfumato": '{"request": ' + _NESTED + "}"}),
+    "sfumato-1e999": lambda: _png({"sfumato": '{"request": {"prompt": "a", "seed": 1e999, "steps": 1e999}}'}),
+    "sfumato-huge-int": lambda: _png({"sfumato": '{"request": {"prompt": "a", "seed": ' + "9" * 5000 + "}}"}),
+    "sfumato-list": lambda: _png({"sfumato": "[1, 2]"}),
+    "sfumato-wrong-types": lambda: _png(
+        {
+            "sfumato": json.dumps(
+                {"request": {"prompt": ["a"], "width": "wide"}, "model": {"name": 3, "hash": []}}
+            )
+        }
+    ),
+    "parameters-hostile": lambda: _png(
+        {
+            "parameters": "a cat\nSteps: 99999999999999999999999, Seed: 99999999999999999999999, Size: 99999x-1, CFG scale: nan"
+        }
+    ),
+    "parameters-nested-quotes": lambda: _png(
+        {"parameters": 'a\nSteps: 3, Lora hashes: "' + '\\"' * 5000 + '"'}
+    ),
+    "comfyui-nested": lambda: _png({"prompt": '{"1": ' + _NESTED + "}", "workflow": _NESTED}),
+    "comfyui-1e999": lambda: _png(
+        {"prompt": '{"1": {"class_type": "KSampler", "inputs": {"seed": 1e999, "steps": -1, "cfg": 1e999}}}'}
+    ),
+    "invokeai-hostile": lambda: _png(
+        {"invokeai_metadata": '{"positive_prompt": ["x"], "seed": 1e999, "width": -5, "steps": "many"}'}
+    ),
+    "bomb-header": lambda: _png_header_only(100_000, 100_000),
+    "truncated": lambda: _png({"parameters": "a\nSteps: 3"})[:40],
+    "not-an-image": lambda: b"GIF89a this is not a picture at all" * 3,
+    "empty": lambda: b"",
+}
+
+
+def write_pictures(folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, make in PICTURES.items():
+        path = folder / f"{name}.png"
+        path.write_bytes(make())
+        written[name] = path
+    return written
