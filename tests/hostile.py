@@ -85,14 +85,18 @@ SAFETENSORS: dict[str, Callable[[], bytes]] = {
 }
 
 
-def write_safetensors(folder: Path) -> dict[str, Path]:
+def _write(folder: Path, makers: dict[str, Callable[[], bytes]], suffix: str) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = {}
-    for name, make in SAFETENSORS.items():
-        path = folder / f"{name}.safetensors"
+    for name, make in makers.items():
+        path = folder / f"{name}{suffix}"
         path.write_bytes(make())
         written[name] = path
     return written
+
+
+def write_safetensors(folder: Path) -> dict[str, Path]:
+    return _write(folder, SAFETENSORS, ".safetensors")
 
 
 def _unet_config(**overrides: object) -> dict[str, object]:
@@ -212,10 +216,4 @@ PICTURES: dict[str, Callable[[], bytes]] = {
 
 
 def write_pictures(folder: Path) -> dict[str, Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for name, make in PICTURES.items():
-        path = folder / f"{name}.png"
-        path.write_bytes(make())
-        written[name] = path
-    return written
+    return _write(folder, PICTURES, ".png")
