@@ -60,3 +60,17 @@ def _depth(value: Any) -> int:
 def is_count(value: object) -> bool:
     """A JSON integer (not a bool, not a float) that is zero or more."""
     return type(value) is int and value >= 0
+
+
+def refuse_broken_text(data: Any) -> Any:
+    """``data`` as it came, unless some text in it is not valid Unicode (a lone UTF-16 surrogate from
+    JSON's ``\\ud800``): such text cannot be stored, written into a picture or sent back."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UntrustedData(
+            "a text in it is not valid Unicode (it holds a lone \\ud800-\\udfff escape)"
+        ) from None
+    except (TypeError, ValueError):  # not plain JSON data: the model's own validation reports it
+        pass
+    return data
