@@ -137,3 +137,17 @@ def test_hostile_loras_in_a_prompt_are_refused_and_hostile_embeddings_noted(
         assert "Traceback" not in result.output
         said = " ".join(result.output.split())  # the note wraps at the terminal's width
         assert f"note: Embedding 'bad-{name}' could not be used: bad-{name}.safetensors" in said
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SAFETENSORS))
+def test_every_hostile_file_as_a_vae_and_a_lora(
+    name: str, corpus: dict[str, Path], tiny_model_folder: Path, tmp_path: Path
+) -> None:
+    base = ["--model", str(tiny_model_folder), *FAST, "-o", str(tmp_path / "out")]
+    assert corpus[name].name in _refused(["generate", "x", "--vae", str(corpus[name]), *base])
+    loras = tmp_path / "models" / "Lora"
+    loras.mkdir(parents=True)
+    (loras / f"bad-{name}.safetensors").write_bytes(corpus[name].read_bytes())
+    env = {"SFUMATO_MODEL_FOLDERS": json.dumps([str(tmp_path)])}
+    assert f"bad-{name}" in _refused(["generate", f"a cat <lora:bad-{name}:0.8>", *base], env)
