@@ -64,6 +64,7 @@ def test_a_hostile_model_fails_its_job_as_the_requests_fault(client: TestClient)
             "/api/jobs", json={"request": {"prompt": "a cat", "steps": 1, "width": 64, "height": 64}}
         )
         assert job.status_code == 202, job.text
+        state: dict[str, Any] = {}
         for _ in range(200):
             state = client.get(f"/api/jobs/{job.json()['id']}").json()
             if state["state"] in ("finished", "failed"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 MAX_DEPTH = 64  # a safetensors header is 3 deep, a diffusers config 3, a ComfyUI graph under 20
 
@@ -57,7 +57,7 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def is_count(value: object) -> bool:
+def is_count(value: object) -> TypeGuard[int]:
     """A JSON integer (not a bool, not a float) that is zero or more."""
     return type(value) is int and value >= 0
 

@@ -159,7 +159,10 @@ def build_router() -> APIRouter:
         return options
 
     @router.post("/options", responses=error_responses(404, 413, 422, a1111=True))
-    def set_options(request: Request, options: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+    def set_options(
+        request: Request,
+        options: dict[str, Any] = Body(..., max_length=MAX_OPTIONS),  # noqa: B008
+    ) -> dict[str, Any]:
         ctx = _context(request)
         checkpoint = options.get("sd_model_checkpoint")
         if checkpoint is not None:
