@@ -4,6 +4,7 @@ lists them, keeps running and still makes pictures with a sound model."""
 
 from __future__ import annotations
 
+import base64
 import shutil
 import time
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from hostile import SAFETENSORS, write_folders, write_safetensors
+from hostile import SAFETENSORS, write_folders, write_pictures, write_safetensors
 from sfumato.core.settings import Settings
 from sfumato.server import create_app
 
@@ -78,3 +79,25 @@ def test_after_them_all_a_sound_model_still_makes_a_picture(client: TestClient) 
     answer = _txt2img(client, "sound")
     assert answer.status_code == 200, answer.text
     assert len(answer.json()["images"]) == 1
+
+
+def test_hostile_pictures_sent_to_the_server_are_read_or_refused_in_one_shape(
+    client: TestClient, tmp_path: Path
+) -> None:
+    unreadable = ("bomb-header", "truncated", "not-an-image")
+    for name, path in write_pictures(tmp_path).items():
+        encoded = base64.b64encode(path.read_bytes()).decode()
+        info = client.post("/sdapi/v1/png-info", json={"image": encoded})
+        job = client.post(
+            "/api/jobs", json={"request": {"prompt": "x", "init_image": "data:image/png;base64," + encoded}}
+        )
+        if name in unreadable:
+            assert info.status_code == 422, info.text
+            assert set(info.json()) == {"error", "detail", "body", "errors"}
+        else:  # odd metadata is still a picture; an empty image has empty info, as in A1111
+            assert info.status_code == 200, (name, info.text)
+        if name in (*unreadable, "empty"):
+            assert job.status_code == 422 and job.json()["error"] == "ImageReadError", job.text
+            assert "init image" in job.json()["detail"]
+        else:
+            assert job.status_code == 202, (name, job.text)
