@@ -62,7 +62,7 @@ def test_unknown_id_is_one_line_exit_1() -> None:
     result = runner.invoke(archive_app, ["show", "42"])
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
-        "Error: No picture with id 42 in the archive. List them with `sfumato archive list`."
+        "error: No picture with id 42 in the archive. List them with `sfumato archive list`."
     ]
     assert "Traceback" not in result.output
 

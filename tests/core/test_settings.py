@@ -3,7 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from hostile import one_line_error
+from sfumato.cli.main import app
 from sfumato.core.settings import Settings
 
 
@@ -35,3 +38,27 @@ def test_importing_sfumato_turns_hugging_face_offline() -> None:
     script = "import os, sfumato; print(os.environ['HF_HUB_OFFLINE'], os.environ['TRANSFORMERS_OFFLINE'])"
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1", "1"]
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b'port = "abc"', "The settings are invalid: port: Input should be a valid integer"),
+        (b"port = 1e999", "port: Input should be a finite number"),
+        (b"model_folders = 3", "model_folders: Input should be a valid list"),
+        (b"default_model = ", "is not valid TOML"),
+        (b"\xff\xfe", "it is not UTF-8 text"),
+        (b"a = " + b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+    ],
+)
+def test_a_hostile_config_file_is_one_line_naming_it(
+    content: bytes, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_bytes(content)
+    monkeypatch.setenv("SFUMATO_CONFIG", str(config))
+    for command in (["models", "list"], ["archive", "list"], ["generate", "x"]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 1, result.output
+        assert one_line_error(result.output), result.output
+        assert said in result.output and str(config) in " ".join(result.output.split())

@@ -7,9 +7,10 @@ the first sampler node and follow its links to the text encoders, the latent and
 
 from __future__ import annotations
 
-import json
 from pathlib import PurePath
 from typing import Any
+
+from sfumato.core.untrusted import UntrustedData, parse_json
 
 # ComfyUI sampler and scheduler names -> A1111's.
 SAMPLERS = {
@@ -165,8 +166,8 @@ def read_comfyui(chunks: dict[str, str]) -> dict[str, Any]:
     """Settings from ComfyUI's ``prompt`` chunk, else its ``workflow`` chunk; {} when neither parses."""
     for key, to_graph in (("prompt", lambda data: data), ("workflow", prompt_from_workflow)):
         try:
-            data = json.loads(chunks[key])
-        except (KeyError, TypeError, json.JSONDecodeError):
+            data = parse_json(chunks[key])
+        except (KeyError, TypeError, UntrustedData):
             continue
         if isinstance(data, dict) and (found := settings_from_prompt(to_graph(data))):
             return found

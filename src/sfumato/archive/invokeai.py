@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from sfumato.core.untrusted import UntrustedData, parse_json
 
 # InvokeAI scheduler names -> A1111 (sampler, schedule type).
 SCHEDULERS: dict[str, tuple[str, str]] = {
@@ -35,8 +36,8 @@ SCHEDULERS: dict[str, tuple[str, str]] = {
 def read_invokeai(chunk: str) -> dict[str, Any]:
     """Prompt, negative prompt, seed, steps, cfg, scheduler, size and model; {} when it does not parse."""
     try:
-        data = json.loads(chunk)
-    except (TypeError, json.JSONDecodeError):
+        data = parse_json(chunk)
+    except (TypeError, UntrustedData):
         return {}
     if not isinstance(data, dict):
         return {}

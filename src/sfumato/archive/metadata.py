@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +15,10 @@ from sfumato.archive import comfyui, invokeai
 from sfumato.archive.files import MAKER_NOTE, SFUMATO_CHUNK, SFUMATO_PREFIX, USER_COMMENT
 from sfumato.archive.infotext import format_infotext, format_number, parse_infotext, request_fields
 from sfumato.core.errors import ImageReadError, InvalidRequest
+from sfumato.core.images import MAX_PIXELS
 from sfumato.core.request import GenerationRequest, describe_validation_error
 from sfumato.core.result import ModelInfo
+from sfumato.core.untrusted import UntrustedData, parse_json
 
 if TYPE_CHECKING:
     from sfumato.prompts.networks import Resolver
@@ -117,8 +118,8 @@ def read_chunks(image: Image.Image) -> dict[str, str]:
 
 def _from_sfumato(chunk: str) -> tuple[dict[str, Any], GenerationRequest | None, ModelInfo | None]:
     try:
-        data = json.loads(chunk)
-    except json.JSONDecodeError:
+        data = parse_json(chunk)
+    except UntrustedData:
         return {}, None, None
     fields = data.get("request") if isinstance(data, dict) else None
     if not isinstance(fields, dict):
@@ -152,10 +153,12 @@ def _summary(found: Mapping[str, Any], size: tuple[int, int]) -> str:
 
 
 def _int(value: Any) -> int | None:
+    """A whole number a picture claims, or None when it is not one the index (SQLite, 64 bits) can hold."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if -(2**63) <= number < 2**63 else None
 
 
 def _float(value: Any) -> float | None:
@@ -248,6 +251,11 @@ def read_metadata(path: Path | str) -> ImageMetadata:
             return metadata_from_chunks(read_chunks(image), image.size)
     except FileNotFoundError:
         raise ImageReadError(f"{path} does not exist.", "Check the path.") from None
+    except Image.DecompressionBombError:
+        raise ImageReadError(
+            f"{path.name} is too large to be a picture (its header claims over {MAX_PIXELS // 1_000_000} megapixels).",
+            "Check that it is a picture made by Stable Diffusion, not a damaged or hostile file.",
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ImageReadError(
             f"{path.name} could not be read as an image: {error}.",

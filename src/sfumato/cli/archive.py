@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sfumato.archive.index import ArchiveIndex, Record
+from sfumato.cli.console import fail
 from sfumato.core.errors import SfumatoError
 from sfumato.core.settings import Settings
 
@@ -30,8 +31,7 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except SfumatoError as error:
-        Console(stderr=True).print(f"[red]Error:[/red] {error}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        fail(str(error))
 
 
 def _index() -> ArchiveIndex:

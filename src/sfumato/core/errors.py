@@ -43,6 +43,10 @@ class CorruptModelFile(SfumatoError):
     """A model file is truncated or malformed."""
 
 
+class InvalidSettings(SfumatoError):
+    """The config file or a SFUMATO_* variable holds something the settings cannot take."""
+
+
 class OutputError(SfumatoError):
     """An image could not be written (folder not writable, disk full…). Nothing was left behind."""
 

@@ -19,7 +19,8 @@ ImageFormat = Literal["png", "jpeg", "webp"]
 MAX_PIXELS = 64 * 1024 * 1024
 
 
-def _open_bytes(data: bytes, what: str) -> Image.Image:
+def _open_bytes(data: bytes, what: str, name: str = "") -> Image.Image:
+    what = f"{what} {name}" if name else what
     try:
         with warnings.catch_warnings():
             # Our own limit below is stricter than the size at which Pillow only warns.
@@ -37,7 +38,12 @@ def _open_bytes(data: bytes, what: str) -> Image.Image:
             return image.copy()
     except Image.DecompressionBombError:
         raise ImageReadError(f"The {what} is too large to open.", "Resize it and try again.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except UnidentifiedImageError:
+        raise ImageReadError(
+            f"The {what} could not be read: it is not a PNG, JPEG or WebP picture.",
+            "Check that it is a complete PNG, JPEG or WebP file.",
+        ) from None
+    except (OSError, SyntaxError, ValueError) as error:
         raise ImageReadError(
             f"The {what} could not be read: {error}.",
             "Check that it is a complete PNG, JPEG or WebP file.",
@@ -65,7 +71,7 @@ def load_image(ref: str, what: str = "image") -> Image.Image:
         raise ImageReadError(
             f"The {what} {str(path)!r} could not be opened: {error.strerror}.", "Check the path."
         ) from None
-    return _open_bytes(data, what)
+    return _open_bytes(data, what, path.name)
 
 
 def to_data_uri(image: Image.Image, format: str = "PNG") -> str:

@@ -28,8 +28,12 @@ SCHEDULE_TYPES: tuple[str, ...] = ("Automatic", "Karras", "Exponential", "SGM Un
 
 # A1111 before 1.9 folded the schedule into the sampler name ("DPM++ 2M Karras").
 _SCHEDULE_SUFFIXES = ("Karras", "Exponential", "SGM Uniform")
+_LEGACY_SAMPLERS = tuple(f"{sampler} {schedule}" for sampler in SAMPLERS for schedule in _SCHEDULE_SUFFIXES)
 
 MIN_SIDE, MAX_SIDE = 64, 4096
+# What the schema promises, so that a client generated from /openapi.json sends what is accepted.
+_SIDE_SCHEMA: dict[str, Any] = {"minimum": MIN_SIDE, "maximum": MAX_SIDE, "multipleOf": 8}
+_TEXT_SCHEMA: dict[str, Any] = {"pattern": "^[^\\x00]*$"}
 
 
 class MaskedContent(enum.StrEnum):
@@ -63,20 +67,36 @@ class GenerationRequest(BaseModel):
     base64 PNG/JPEG/WebP bytes, so the request stays plain JSON.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        validate_assignment=True,
+        # a mask needs the picture it applies to
+        json_schema_extra={
+            "if": {"properties": {"mask": {"type": "string"}}, "required": ["mask"]},
+            "then": {"properties": {"init_image": {"type": "string"}}, "required": ["init_image"]},
+        },
+    )
 
-    prompt: str = ""
-    negative_prompt: str = ""
+    prompt: str = Field(default="", json_schema_extra=_TEXT_SCHEMA)
+    negative_prompt: str = Field(default="", json_schema_extra=_TEXT_SCHEMA)
     width: int | None = Field(
-        default=None, description="Multiple of 8, 64–4096; None = the model's native size."
+        default=None,
+        description="Multiple of 8, 64–4096; None = the model's native size.",
+        json_schema_extra=_SIDE_SCHEMA,
     )
     height: int | None = Field(
-        default=None, description="Multiple of 8, 64–4096; None = the model's native size."
+        default=None,
+        description="Multiple of 8, 64–4096; None = the model's native size.",
+        json_schema_extra=_SIDE_SCHEMA,
     )
     steps: int = Field(default=20, ge=1, le=150)
     cfg_scale: float = Field(default=7.0, ge=0.0, le=100.0)
-    sampler: str = "DPM++ 2M"
-    schedule_type: str = "Automatic"
+    sampler: str = Field(
+        default="DPM++ 2M",
+        description="A1111's sampler name; the old names with a schedule ('DPM++ 2M Karras') are understood.",
+        json_schema_extra={"enum": [*SAMPLERS, *_LEGACY_SAMPLERS]},
+    )
+    schedule_type: str = Field(default="Automatic", json_schema_extra={"enum": list(SCHEDULE_TYPES)})
     seed: int = Field(default=-1, ge=-1, lt=2**32, description="-1 picks a random seed.")
     variation_seed: int = Field(default=-1, ge=-1, lt=2**32, description="-1 picks a random variation seed.")
     variation_strength: float = Field(default=0.0, ge=0.0, le=1.0)

@@ -6,25 +6,54 @@ Loaded once by a face (CLI, server, app) and passed down; nothing reads it globa
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
+from sfumato.core.errors import InvalidSettings
+
 APP = "sfumato"
+MAX_CONFIG_BYTES = 1_000_000
 
 
 def config_file() -> Path:
     """The config file: $SFUMATO_CONFIG, else config.toml in the platform's config folder."""
     override = os.environ.get("SFUMATO_CONFIG")
     return Path(override) if override else platformdirs.user_config_path(APP) / "config.toml"
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The config file's values ({} when there is none), or one clear error that names it."""
+    try:
+        if not path.is_file():
+            return {}
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise InvalidSettings(
+                f"The config file {path} is larger than {MAX_CONFIG_BYTES // 1000} KB.",
+                "Is it the right file?",
+            )
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+    except UnicodeDecodeError:
+        why = "it is not UTF-8 text"
+    except tomllib.TOMLDecodeError as exc:
+        why = f"it is not valid TOML ({exc})"
+    except RecursionError:
+        why = "it is nested too deeply"
+    raise InvalidSettings(
+        f"The config file {path} cannot be read: {why}.",
+        "Fix it (see the README's Settings section) or point SFUMATO_CONFIG at another file.",
+    )
 
 
 def _data_dir() -> Path:
@@ -51,6 +80,19 @@ class Settings(BaseSettings):
         default_factory=list, description="Browser origins allowed to call the server."
     )
 
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in error['loc']) or 'settings'}: {error['msg']}"
+                for error in exc.errors()[:5]
+            )
+            raise InvalidSettings(
+                f"The settings are invalid: {problems}.",
+                f"Check {config_file()} and the SFUMATO_* environment variables.",
+            ) from None
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -60,7 +102,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+        config = InitSettingsSource(settings_cls, init_kwargs=read_config_file(config_file()))
+        return init_settings, env_settings, config
 
     @property
     def outputs(self) -> Path:

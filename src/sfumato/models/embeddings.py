@@ -83,6 +83,8 @@ def embedding_from_tensors(
             f"{', '.join(sorted(tensors)[:5])}).",
             "Use an A1111, diffusers or SDXL (clip_l/clip_g) embedding file.",
         )
+    if any(value.dim() == 0 or value.numel() == 0 for value in vectors.values()):
+        raise CorruptModelFile(f"{label} holds no vectors.", "Get the embedding file again.")
     vectors = {
         key: (value if value.dim() == 2 else value.reshape(-1, value.shape[-1])).float()
         for key, value in vectors.items()

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from sfumato.core.errors import UnsupportedModel
-from sfumato.models.safety import SafetensorsHeader, TensorInfo, read_safetensors_header
+from sfumato.models.safety import (
+    SafetensorsHeader,
+    TensorInfo,
+    config_int,
+    read_model_config,
+    read_safetensors_header,
+)
 
 Kind = Literal["checkpoint", "vae", "lora", "embedding", "upscaler", "unknown"]
 Prediction = Literal["epsilon", "v_prediction"]
@@ -193,21 +198,25 @@ def _guess_foreign(header: SafetensorsHeader) -> str:
 
 def identify_folder(folder: Path, *, prediction: str | None = None) -> Identity:
     """Identify a diffusers-layout folder from its JSON configs."""
-    try:
-        unet = json.loads((folder / "unet" / "config.json").read_text("utf-8"))
-        scheduler = json.loads((folder / "scheduler" / "scheduler_config.json").read_text("utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    unet_file, scheduler_file = (
+        folder / "unet" / "config.json",
+        folder / "scheduler" / "scheduler_config.json",
+    )
+    if not unet_file.is_file() or not scheduler_file.is_file():
         raise UnsupportedModel(
-            f"{folder} is not a diffusers model folder Sfumato can read ({exc}).",
+            f"{folder} is not a diffusers model folder Sfumato can read (it lacks "
+            f"{'unet/config.json' if not unet_file.is_file() else 'scheduler/scheduler_config.json'}).",
             "A diffusers folder has unet/config.json, vae/, text_encoder/ and scheduler/.",
-        ) from exc
+        )
+    unet, scheduler = read_model_config(unet_file), read_model_config(scheduler_file)
     has_te2 = (folder / "text_encoder_2").is_dir()
     has_te1 = (folder / "text_encoder").is_dir()
+    in_channels = config_int(unet, "in_channels", 4, unet_file, high=64)
     if has_te2 and has_te1:
         arch = "sdxl"
     elif has_te2:
         arch = "sdxl-refiner"
-    elif int(unet.get("cross_attention_dim", 768)) == 1024:
+    elif config_int(unet, "cross_attention_dim", 768, unet_file) == 1024:
         arch = "sd2"
     else:
         arch = "sd1"
@@ -215,9 +224,9 @@ def identify_folder(folder: Path, *, prediction: str | None = None) -> Identity:
     identity = Identity(
         kind="checkpoint",
         architecture=arch,
-        inpainting=int(unet.get("in_channels", 4)) == 9,
+        inpainting=in_channels == 9,
         prediction=pred,
         has_vae=(folder / "vae").is_dir(),
-        in_channels=int(unet.get("in_channels", 4)),
+        in_channels=in_channels,
     )
     return _with_prediction(identity, prediction) if prediction else identity

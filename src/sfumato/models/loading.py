@@ -7,10 +7,10 @@ converters. Nothing here downloads, and nothing here unpickles.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sfumato.core.errors import CorruptModelFile, ModelNotFound, NoModelConfigured, UnsupportedModel
 from sfumato.core.result import ModelInfo
@@ -31,6 +31,7 @@ from sfumato.models.ldm_parts import clip_from_ldm, missing_weights, unet_from_l
 from sfumato.models.safety import (
     FileFormat,
     load_checked_safetensors,
+    read_model_config,
     read_safetensors_header,
     sniff_format,
     unsafe_error,
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 
     from sfumato.core.settings import Settings
     from sfumato.models.cache import ModelCache
+
+T = TypeVar("T")
 
 WEIGHT_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin")
 
@@ -357,26 +360,39 @@ def load_diffusers_folder(folder: Path, *, dtype: torch.dtype, prediction: str |
     identity = identify_file(folder, prediction=prediction)
     _check_folder_weights(folder)
     common: dict[str, Any] = {"local_files_only": True, "use_safetensors": True}
-    unet = diffusers_part(UNet2DConditionModel, folder / "unet", dtype=dtype)
-    if unet is None:
-        unet = UNet2DConditionModel.from_pretrained(
-            str(folder), subfolder="unet", torch_dtype=dtype, **common
-        )
-    vae = diffusers_part(AutoencoderKL, folder / "vae", dtype=dtype)
-    if vae is None:
-        vae = AutoencoderKL.from_pretrained(str(folder), subfolder="vae", torch_dtype=dtype, **common)
+    unet = _from_folder(
+        folder,
+        "unet",
+        lambda: _direct_or(
+            diffusers_part(UNet2DConditionModel, folder / "unet", dtype=dtype),
+            lambda: UNet2DConditionModel.from_pretrained(
+                str(folder), subfolder="unet", torch_dtype=dtype, **common
+            ),
+        ),
+    )
+    vae = _from_folder(
+        folder,
+        "vae",
+        lambda: _direct_or(
+            diffusers_part(AutoencoderKL, folder / "vae", dtype=dtype),
+            lambda: AutoencoderKL.from_pretrained(str(folder), subfolder="vae", torch_dtype=dtype, **common),
+        ),
+    )
 
     def encoder(sub: str) -> Any:
         if not (folder / sub).is_dir():
             return None
-        arch = (_json(folder / sub / "config.json").get("architectures") or ["CLIPTextModel"])[0]
-        cls = CLIPTextModelWithProjection if arch == "CLIPTextModelWithProjection" else CLIPTextModel
-        direct = transformers_part(cls, folder / sub, dtype=dtype)
-        return (
-            direct
-            if direct is not None
-            else cls.from_pretrained(str(folder / sub), dtype=dtype, **common).eval()
-        )
+        architectures = _json(folder / sub / "config.json").get("architectures") or ["CLIPTextModel"]
+        with_projection = isinstance(architectures, list) and "CLIPTextModelWithProjection" in architectures
+        cls = CLIPTextModelWithProjection if with_projection else CLIPTextModel
+        return _from_folder(
+            folder,
+            sub,
+            lambda: _direct_or(
+                transformers_part(cls, folder / sub, dtype=dtype),
+                lambda: cls.from_pretrained(str(folder / sub), dtype=dtype, **common),
+            ),
+        ).eval()
 
     scheduler = _json(folder / "scheduler" / "scheduler_config.json")
     scheduler["prediction_type"] = identity.prediction
@@ -390,7 +406,12 @@ def load_diffusers_folder(folder: Path, *, dtype: torch.dtype, prediction: str |
     )
     for attr, sub in (("tokenizer", "tokenizer"), ("tokenizer_2", "tokenizer_2")):
         if (folder / sub / "vocab.json").is_file() and getattr(components, attr) is not None:
-            setattr(components, attr, CLIPTokenizer.from_pretrained(str(folder / sub), local_files_only=True))
+            tokenizer = _from_folder(
+                folder,
+                sub,
+                lambda sub=sub: CLIPTokenizer.from_pretrained(str(folder / sub), local_files_only=True),
+            )
+            setattr(components, attr, tokenizer)
     return components
 
 
@@ -399,6 +420,7 @@ def _check_folder_weights(folder: Path) -> None:
     for sub in ("unet", "vae", "text_encoder", "text_encoder_2"):
         if not (folder / sub).is_dir():
             continue
+        _json(folder / sub / "config.json")
         weights = [p for p in (folder / sub).iterdir() if p.suffix in WEIGHT_SUFFIXES]
         safe = [p for p in weights if p.suffix in (".safetensors", ".sft")]
         for file in safe:
@@ -440,4 +462,25 @@ def _to_device(components: Components, device: torch.device) -> None:
 
 
 def _json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text("utf-8"))
+    return read_model_config(path)
+
+
+def _direct_or(direct: Any | None, fallback: Callable[[], Any]) -> Any:
+    """The part read straight from its safetensors file, else what ``from_pretrained`` makes."""
+    return direct if direct is not None else fallback()
+
+
+def _from_folder(folder: Path, sub: str, load: Callable[[], T]) -> T:
+    """One part of a diffusers folder, built by diffusers or transformers from configs already checked.
+
+    Values that are well-formed JSON may still be nonsense to the library (a channel count of
+    "wide"), and the libraries raise many kinds of error for that: each becomes one clear error.
+    """
+    try:
+        return load()
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise CorruptModelFile(
+            f"{folder.name}/{sub} cannot be loaded: {first}",
+            "The folder is damaged or not a Stable Diffusion model in diffusers layout; copy it again.",
+        ) from exc

@@ -9,7 +9,6 @@ model bit for bit as it was.
 from __future__ import annotations
 
 import hashlib
-import json
 import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sfumato.core.errors import UnsupportedModel
+from sfumato.core.errors import CorruptModelFile, UnsupportedModel
 
 if TYPE_CHECKING:
     import torch
@@ -54,7 +53,8 @@ def addnet_hash(path: Path) -> str:
     """SHA-256 of a safetensors file's tensor data (after its header): A1111's LoRA hash."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
-        (length,) = struct.unpack("<Q", handle.read(8))
+        prefix = handle.read(8)
+        (length,) = struct.unpack("<Q", prefix.ljust(8, b"\0"))
         handle.seek(8 + length)
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
@@ -226,7 +226,13 @@ def lora_deltas(
         if target is None or weight is None:
             missing.append(base)
             continue
-        delta = module_delta(tensors, base, kind)
+        try:
+            delta = module_delta(tensors, base, kind)
+        except (RuntimeError, ValueError, IndexError, TypeError) as exc:  # shapes that do not multiply
+            raise CorruptModelFile(
+                f"{label}: its layer {base} is malformed ({str(exc).splitlines()[0][:200]}).",
+                "The LoRA file is damaged or not a LoRA; get it again.",
+            ) from None
         if delta.numel() != weight.numel():
             raise _wrong_architecture(label, tensors, components, trained_on)
         deltas.append((target[0], weight, delta.reshape(weight.shape)))
@@ -300,7 +306,6 @@ def applied_loras(components: Components, loras: Sequence[LoraSpec]) -> Iterator
 
 def read_metadata(path: Path) -> dict[str, str]:
     """The safetensors ``__metadata__`` of a LoRA (training info kohya writes), for display."""
-    with path.open("rb") as handle:
-        (length,) = struct.unpack("<Q", handle.read(8))
-        header = json.loads(handle.read(length))
-    return dict(header.get("__metadata__", {}))
+    from sfumato.models.safety import read_safetensors_header
+
+    return read_safetensors_header(path).metadata

@@ -8,7 +8,6 @@ holes in that unpickler.
 
 from __future__ import annotations
 
-import json
 import math
 import struct
 import tempfile
@@ -18,12 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sfumato.core.errors import CorruptModelFile, UnsafeModelFile, UnsupportedModel
+from sfumato.core.untrusted import UntrustedData, is_count, parse_json
 
 if TYPE_CHECKING:
     import torch
 
 # ComfyUI uses the same bound: a real header is a few MB at most.
 MAX_HEADER_BYTES = 100_000_000
+MAX_HEADER_DEPTH = 4  # {name: {"shape": [..]}} is 3 deep
+MAX_RANK = 16
+MAX_CONFIG_BYTES = 4_000_000  # a diffusers config is a few KB
 MIN_SAFE_TORCH = (2, 10)  # CVE-2025-32434 (< 2.6) and CVE-2026-24747 (< 2.10) in weights_only loading
 
 DTYPE_BYTES = {
@@ -77,7 +80,7 @@ def sniff_format(path: Path) -> FileFormat:
 def unsafe_error(path: Path, fmt: FileFormat) -> UnsafeModelFile:
     what = "a PyTorch pickle (zip)" if fmt is FileFormat.ZIP_PICKLE else "a Python pickle"
     return UnsafeModelFile(
-        f"{path.name} is {what}: loading it could run any code hidden in it, so Sfumato does not open it.",
+        f"{file_label(path)} is {what}: loading it could run any code hidden in it, so Sfumato does not open it.",
         f"If you trust where it came from, convert it once with `sfumato models convert {path}`, "
         "which reads only tensors and writes a .safetensors file beside it.",
     )
@@ -93,10 +96,10 @@ def read_safetensors_header(path: Path) -> SafetensorsHeader:
         raise unsafe_error(path, fmt)
     if fmt is FileFormat.EMPTY:
         raise CorruptModelFile(
-            f"{path.name} is empty.", "The download or copy probably failed; get the file again."
+            f"{file_label(path)} is empty.", "The download or copy probably failed; get the file again."
         )
     if fmt is FileFormat.GGUF:
-        raise UnsupportedModel(f"{path.name}: not supported yet: looks like a GGUF (quantised) model.")
+        raise UnsupportedModel(f"{file_label(path)}: not supported yet: looks like a GGUF (quantised) model.")
     size = path.stat().st_size
     with path.open("rb") as handle:
         prefix = handle.read(8)
@@ -107,51 +110,98 @@ def read_safetensors_header(path: Path) -> SafetensorsHeader:
             raise _corrupt(path, f"its header claims {length} bytes but the file has {size}")
         raw = handle.read(length)
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        header = parse_json(raw, max_depth=MAX_HEADER_DEPTH)
+    except UntrustedData as exc:
         if fmt is FileFormat.UNKNOWN:
             raise UnsupportedModel(
-                f"{path.name} is not a model file Sfumato can read (neither safetensors nor a known format).",
+                f"{file_label(path)} is not a model file Sfumato can read (neither safetensors nor a known format).",
                 "Check that it is a Stable Diffusion checkpoint, VAE, LoRA or embedding.",
             ) from None
-        raise _corrupt(path, "its header is not valid JSON") from None
+        raise _corrupt(path, f"its header is unreadable: {exc}") from None
     if not isinstance(header, dict):
         raise _corrupt(path, "its header is not a JSON object")
     return _check_entries(path, header, size - 8 - length)
 
 
 def _check_entries(path: Path, header: dict[str, Any], data_size: int) -> SafetensorsHeader:
+    """Every number a finite integer in range, every field of its type, as the safetensors format says."""
     metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict):
-        raise _corrupt(path, "its metadata is not a JSON object")
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise _corrupt(path, "its metadata is not a JSON object of texts")
     tensors: dict[str, TensorInfo] = {}
     for name, entry in header.items():
-        try:
-            dtype, shape, (begin, end) = (
-                entry["dtype"],
-                tuple(int(d) for d in entry["shape"]),
-                entry["data_offsets"],
-            )
-            begin, end = int(begin), int(end)
-        except (KeyError, TypeError, ValueError):
-            raise _corrupt(path, f"the entry for tensor {name!r} is malformed") from None
-        if dtype not in DTYPE_BYTES:
+        shown = name if len(name) <= 80 else name[:77] + "..."
+        if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= entry.keys():
+            raise _corrupt(path, f"the entry for tensor {shown!r} is not a dtype, shape and data_offsets")
+        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if not isinstance(shape, list) or not all(is_count(d) for d in shape) or len(shape) > MAX_RANK:
+            raise _corrupt(path, f"tensor {shown!r} has a shape that is not a list of whole numbers >= 0")
+        if not isinstance(offsets, list) or len(offsets) != 2 or not all(is_count(o) for o in offsets):
+            raise _corrupt(path, f"tensor {shown!r} has data offsets that are not two whole numbers >= 0")
+        if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
             raise UnsupportedModel(
-                f"{path.name}: tensor {name!r} has a data type Sfumato does not know ({dtype})."
+                f"{file_label(path)}: tensor {shown!r} has a data type Sfumato does not know ({str(dtype)[:20]})."
             )
-        if not 0 <= begin <= end <= data_size:
-            raise _corrupt(path, f"tensor {name!r} lies past the end of the file (truncated?)")
+        begin, end = offsets
+        if not begin <= end <= data_size:
+            raise _corrupt(path, f"tensor {shown!r} lies past the end of the file (truncated?)")
         if end - begin != math.prod(shape) * DTYPE_BYTES[dtype]:
-            raise _corrupt(path, f"tensor {name!r} has the wrong number of bytes for its shape")
-        tensors[name] = TensorInfo(dtype, shape)
-    return SafetensorsHeader(tensors, {str(k): str(v) for k, v in metadata.items()})
+            raise _corrupt(path, f"tensor {shown!r} has the wrong number of bytes for its shape")
+        tensors[name] = TensorInfo(dtype, tuple(shape))
+    return SafetensorsHeader(tensors, dict(metadata))
+
+
+def read_model_config(path: Path) -> dict[str, Any]:
+    """A diffusers folder's JSON config (``unet/config.json``, ``scheduler/scheduler_config.json``…), checked."""
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise UntrustedData(f"it is larger than {MAX_CONFIG_BYTES // 1_000_000} MB")
+        config = parse_json(path.read_bytes())
+    except OSError as exc:
+        raise CorruptModelFile(
+            f"{_in_model_folder(path)} cannot be read ({exc.strerror or exc}).",
+            "A diffusers folder has unet/, vae/, text_encoder/ and scheduler/, each with its config; copy the whole folder again.",
+        ) from None
+    except UntrustedData as exc:
+        raise _bad_config(path, str(exc)) from None
+    if not isinstance(config, dict):
+        raise _bad_config(path, "it is not a JSON object")
+    return config
+
+
+def config_int(config: dict[str, Any], key: str, default: int, path: Path, *, high: int = 1 << 20) -> int:
+    """A positive whole number from a model config, or the clear error that names the file and the key."""
+    value = config.get(key, default)
+    if isinstance(value, list) and value:  # diffusers allows one value per block for some keys
+        value = value[0]
+    if not is_count(value) or not 0 < value <= high:
+        raise _bad_config(path, f"{key} must be a whole number from 1 to {high}, not {str(value)[:20]}")
+    return value
+
+
+def _bad_config(path: Path, why: str) -> CorruptModelFile:
+    return CorruptModelFile(
+        f"{_in_model_folder(path)} is not a valid model config: {why}.",
+        "The folder is damaged or was not written by diffusers; copy the model folder again.",
+    )
 
 
 def _corrupt(path: Path, why: str) -> CorruptModelFile:
     return CorruptModelFile(
-        f"{path.name} is not a valid safetensors file: {why}.",
+        f"{file_label(path)} is not a valid safetensors file: {why}.",
         "The file is probably truncated or damaged; download or copy it again.",
     )
+
+
+def file_label(path: Path) -> str:
+    """The file as a user would look for it: a diffusers part's weights with their model folder."""
+    if path.stem.startswith(("diffusion_pytorch_model", "model")) and path.parent.name:
+        return _in_model_folder(path)
+    return path.name
+
+
+def _in_model_folder(path: Path) -> str:
+    return f"{path.parent.parent.name}/{path.parent.name}/{path.name}"
 
 
 def load_safetensors(path: Path, device: str = "cpu") -> dict[str, torch.Tensor]:

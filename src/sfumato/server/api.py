@@ -6,20 +6,22 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from sfumato import __version__
-from sfumato.core.request import GenerationRequest
+from sfumato.core.request import GenerationRequest, MaskedContent
+from sfumato.core.untrusted import refuse_broken_text
 from sfumato.jobs.events import JobEvent, JobProgress
 from sfumato.jobs.model import Job, JobState
 from sfumato.server.catalog import Kind
 from sfumato.server.context import ServerContext
-from sfumato.server.errors import NotFound
+from sfumato.server.errors import NotFound, error_responses
 from sfumato.server.paths import PathRefused, safe_child
 from sfumato.server.submit import checked_request
 
@@ -27,9 +29,23 @@ EVENT_BACKLOG = 256
 _events = TypeAdapter(JobEvent)
 
 
+class ClientRequest(GenerationRequest):
+    """The request as a client sends it: each field of the type its schema says ("5" is not 5)."""
+
+    model_config = ConfigDict(strict=True)
+    masked_content: MaskedContent = Field(MaskedContent.original, strict=False)  # a JSON string
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_text(cls, data: Any) -> Any:
+        return refuse_broken_text(data)
+
+
 class SubmitJob(BaseModel):
-    request: GenerationRequest
-    priority: int = Field(0, ge=-100, le=100, description="Higher runs first; equal priorities run in order.")
+    request: ClientRequest
+    priority: int = Field(
+        0, ge=-100, le=100, strict=True, description="Higher runs first; equal priorities run in order."
+    )
 
 
 class Health(BaseModel):
@@ -52,6 +68,10 @@ class ModelItem(BaseModel):
 
 class SelectModel(BaseModel):
     name: str = Field(max_length=1024)
+
+
+# A job's id is 32 hex digits; longer text is refused before it reaches the store.
+JobId = Annotated[str, PathParam(min_length=1, max_length=64, description="The job's id.")]
 
 
 def _context(request: Request | WebSocket) -> ServerContext:
@@ -84,7 +104,7 @@ class _Subscription:
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["Sfumato"])
 
-    @router.get("/health", response_model=Health)
+    @router.get("/health", response_model=Health, responses=error_responses())
     def health(request: Request) -> Health:
         ctx = _context(request)
         return Health(
@@ -93,12 +113,12 @@ def build_router() -> APIRouter:
             workers=len(ctx.queue.workers),
         )
 
-    @router.post("/jobs", response_model=Job, status_code=202)
+    @router.post("/jobs", response_model=Job, status_code=202, responses=error_responses(404, 409, 413, 422))
     def submit(request: Request, body: SubmitJob) -> Job:
         ctx = _context(request)
         return ctx.queue.submit(checked_request(ctx, body.request), body.priority)
 
-    @router.get("/jobs", response_model=list[Job])
+    @router.get("/jobs", response_model=list[Job], responses=error_responses(422))
     def list_jobs(
         request: Request,
         state: Annotated[list[JobState] | None, Query()] = None,
@@ -107,16 +127,16 @@ def build_router() -> APIRouter:
     ) -> list[Job]:
         return _context(request).queue.list(state or (), limit, offset)
 
-    @router.get("/jobs/{job_id}", response_model=Job)
-    def get_job(request: Request, job_id: str) -> Job:
+    @router.get("/jobs/{job_id}", response_model=Job, responses=error_responses(404, 422))
+    def get_job(request: Request, job_id: JobId) -> Job:
         return _context(request).queue.get(job_id)
 
-    @router.post("/jobs/{job_id}/cancel", response_model=Job)
-    def cancel_job(request: Request, job_id: str) -> Job:
+    @router.post("/jobs/{job_id}/cancel", response_model=Job, responses=error_responses(404, 422))
+    def cancel_job(request: Request, job_id: JobId) -> Job:
         return _context(request).queue.cancel(job_id)
 
-    @router.post("/jobs/{job_id}/skip", response_model=Job)
-    def skip_job(request: Request, job_id: str) -> Job:
+    @router.post("/jobs/{job_id}/skip", response_model=Job, responses=error_responses(404, 422))
+    def skip_job(request: Request, job_id: JobId) -> Job:
         ctx = _context(request)
         for running in ctx.queue.running():
             if running.job.id == job_id:
@@ -126,9 +146,9 @@ def build_router() -> APIRouter:
     @router.get(
         "/jobs/{job_id}/images/{index}",
         response_class=FileResponse,
-        responses={200: {"content": {"image/png": {}}}},
+        responses={200: {"content": {"image/png": {}}}, **error_responses(400, 404, 422)},
     )
-    def job_image(request: Request, job_id: str, index: int) -> FileResponse:
+    def job_image(request: Request, job_id: JobId, index: int) -> FileResponse:
         ctx = _context(request)
         job = ctx.queue.get(job_id)
         if not 0 <= index < len(job.images):
@@ -136,14 +156,16 @@ def build_router() -> APIRouter:
         return serve_file(ctx, job.images[index].path)
 
     @router.get(
-        "/files/{path:path}", response_class=FileResponse, responses={200: {"content": {"image/png": {}}}}
+        "/files/{path:path}",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/png": {}}}, **error_responses(400, 404, 422)},
     )
-    def output_file(request: Request, path: str) -> FileResponse:
+    def output_file(request: Request, path: Annotated[str, PathParam(max_length=4096)]) -> FileResponse:
         """A picture in the outputs folder, by its path relative to that folder."""
         ctx = _context(request)
         return serve_file(ctx, str(safe_child(ctx.settings.outputs, path)))
 
-    @router.get("/events", response_class=EventSourceResponse)
+    @router.get("/events", response_class=EventSourceResponse, responses=error_responses(422))
     async def events(request: Request, job_id: str | None = None) -> AsyncIterable[JobEvent]:
         """Server-Sent Events: every job event as JSON, `event:` set to its type."""
         subscription = _Subscription(_context(request), job_id)
@@ -166,7 +188,7 @@ def build_router() -> APIRouter:
         finally:
             subscription.unsubscribe()
 
-    @router.get("/models", response_model=list[ModelItem])
+    @router.get("/models", response_model=list[ModelItem], responses=error_responses(422))
     def models(request: Request, kind: Kind = "checkpoint") -> list[ModelItem]:
         ctx = _context(request)
         selected = ctx.selected_model
@@ -183,12 +205,12 @@ def build_router() -> APIRouter:
             for e in ctx.catalog.list(kind)
         ]
 
-    @router.post("/models/refresh", response_model=list[ModelItem])
+    @router.post("/models/refresh", response_model=list[ModelItem], responses=error_responses())
     def refresh_models(request: Request) -> list[ModelItem]:
         _context(request).catalog.refresh()
         return models(request)
 
-    @router.post("/models/select", response_model=ModelItem)
+    @router.post("/models/select", response_model=ModelItem, responses=error_responses(404, 413, 422))
     def select_model(request: Request, body: SelectModel) -> ModelItem:
         entry = _context(request).select_model(body.name)
         return ModelItem(

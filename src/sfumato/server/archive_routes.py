@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from sfumato.server.context import ServerContext
+from sfumato.server.errors import error_responses
+
+# SQLite's integers are 64-bit: a larger id is no record, and must not reach the database.
+RecordId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The record's id in the archive.")]
 
 
 class ArchiveRecord(BaseModel):
@@ -34,14 +38,14 @@ def _context(request: Request) -> ServerContext:
 
 
 def build_router() -> APIRouter:
-    from sfumato.archive.index import ArchiveIndex
+    from sfumato.archive.index import ArchiveIndex, fts_query
 
     router = APIRouter(prefix="/api/archive", tags=["Archive"])
 
     def index(request: Request) -> ArchiveIndex:
         return ArchiveIndex.from_settings(_context(request).settings)
 
-    @router.get("", response_model=ArchivePage)
+    @router.get("", response_model=ArchivePage, responses=error_responses(422))
     def browse(
         request: Request,
         query: Annotated[str | None, Query(max_length=1000)] = None,
@@ -49,22 +53,24 @@ def build_router() -> APIRouter:
         offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     ) -> ArchivePage:
         archive = index(request)
-        records = (
-            archive.search(query, limit, offset) if query and query.strip() else archive.list(limit, offset)
-        )
+        # A query without a searchable word (only punctuation, say) asks for nothing in particular.
+        words = fts_query(query) if query else ""
+        records = archive.search(query, limit, offset) if query and words else archive.list(limit, offset)
         return ArchivePage(
             total=archive.count(),
             records=[ArchiveRecord.model_validate(r, from_attributes=True) for r in records],
         )
 
-    @router.get("/{record_id}", response_model=ArchiveRecord)
-    def show(request: Request, record_id: int) -> ArchiveRecord:
+    @router.get("/{record_id}", response_model=ArchiveRecord, responses=error_responses(404, 422))
+    def show(request: Request, record_id: RecordId) -> ArchiveRecord:
         return ArchiveRecord.model_validate(index(request).get(record_id), from_attributes=True)
 
     @router.get(
-        "/{record_id}/image", response_class=FileResponse, responses={200: {"content": {"image/png": {}}}}
+        "/{record_id}/image",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/png": {}}}, **error_responses(400, 404, 422)},
     )
-    def image(request: Request, record_id: int) -> FileResponse:
+    def image(request: Request, record_id: RecordId) -> FileResponse:
         from sfumato.server.api import serve_file
 
         archive = index(request)

@@ -16,6 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from sfumato.server.errors import error_content
+
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
 
@@ -68,7 +70,8 @@ class AccessGuard:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
             return
-        body = json.dumps({"detail": message}).encode()
+        name = "Unauthorized" if status == 401 else "Forbidden"
+        body = json.dumps(error_content(scope.get("path", ""), name, message)).encode()
         response_headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

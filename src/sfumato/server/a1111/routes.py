@@ -39,6 +39,7 @@ from sfumato.server.a1111.schemas import (
     Txt2ImgRequest,
 )
 from sfumato.server.context import MAX_OPTIONS, ServerContext
+from sfumato.server.errors import error_responses
 from sfumato.server.paths import safe_child
 from sfumato.server.submit import as_data_uri, checked_request, open_client_image
 
@@ -84,17 +85,19 @@ class GenerationFailed(Exception):
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(prefix=ROUTE_PREFIX, tags=["A1111-compatible"])
+    # Errors here keep A1111's shape (A1111Error), as A1111's clients expect.
+    router = APIRouter(prefix=ROUTE_PREFIX, tags=["A1111-compatible"], responses=error_responses(a1111=True))
+    generation = error_responses(404, 409, 413, 422, a1111=True)
 
-    @router.post("/txt2img", response_model=GenerationResponse)
+    @router.post("/txt2img", response_model=GenerationResponse, responses=generation)
     async def txt2img(request: Request, payload: Txt2ImgRequest) -> GenerationResponse:
         return await _generate(_context(request), txt2img_request(payload), payload)
 
-    @router.post("/img2img", response_model=GenerationResponse)
+    @router.post("/img2img", response_model=GenerationResponse, responses=generation)
     async def img2img(request: Request, payload: Img2ImgRequest) -> GenerationResponse:
         return await _generate(_context(request), img2img_request(payload), payload)
 
-    @router.get("/progress", response_model=ProgressResponse)
+    @router.get("/progress", response_model=ProgressResponse, responses=error_responses(422, a1111=True))
     def progress(request: Request, skip_current_image: bool = False) -> ProgressResponse:
         ctx = _context(request)
         waiting = ctx.queue.store.count([JobState.queued, JobState.running])
@@ -155,8 +158,11 @@ def build_router() -> APIRouter:
         options["sd_checkpoint_hash"] = selected.sha256 if selected else None
         return options
 
-    @router.post("/options")
-    def set_options(request: Request, options: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+    @router.post("/options", responses=error_responses(404, 413, 422, a1111=True))
+    def set_options(
+        request: Request,
+        options: dict[str, Any] = Body(..., max_length=MAX_OPTIONS),  # noqa: B008
+    ) -> dict[str, Any]:
         ctx = _context(request)
         checkpoint = options.get("sd_model_checkpoint")
         if checkpoint is not None:
@@ -222,7 +228,7 @@ def build_router() -> APIRouter:
     def upscalers() -> list[dict[str, Any]]:
         return []
 
-    @router.post("/png-info", response_model=PngInfoResponse)
+    @router.post("/png-info", response_model=PngInfoResponse, responses=error_responses(413, 422, a1111=True))
     def png_info(payload: PngInfoRequest) -> PngInfoResponse:
         return read_png_info(payload.image)
 

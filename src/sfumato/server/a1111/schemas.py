@@ -1,17 +1,26 @@
 """Request and response shapes of A1111's /sdapi/v1, with its field names and defaults.
 
-Written from A1111's public API documentation (its /docs page); unknown fields are ignored, as there.
+Written from A1111's public API documentation (its /docs page); unknown fields are ignored, as there,
+and the known ones are checked for the type the schema gives (A1111 would coerce some).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sfumato.core.untrusted import refuse_broken_text
 
 
 class _Loose(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # Unknown fields are ignored as A1111 does; known ones must be of their type (no "20" for 20).
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_text(cls, data: Any) -> Any:
+        return refuse_broken_text(data)
 
 
 class Txt2ImgRequest(_Loose):
