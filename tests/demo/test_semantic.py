@@ -179,3 +179,51 @@ def test_the_readme_command_saves_a_picture_of_what_it_asks(tmp_path: Path) -> N
         with Image.open(Path(result.stdout.strip())) as saved:
             read = judge.judge(saved.convert("RGB"))
         assert all(value == 1.0 for value in judge.score(asked, read).values()), (seed, read)
+
+
+CUT_PROMPT = "a large red circle on a white background"
+
+
+def cut_off_circle() -> Image.Image:
+    """A large red circle whose top is cut off by the frame: the scene drawn 12 pixels too low a camera."""
+    scene = world.Scene((world.SceneObject("circle", "red", "top", "large"),), "white")
+    picture = Image.new("RGB", (world.NATIVE_SIZE, world.NATIVE_SIZE), world.BACKGROUNDS["white"])
+    picture.paste(world.render(scene).crop((0, 12, world.NATIVE_SIZE, world.NATIVE_SIZE)), (0, 0))
+    return picture
+
+
+def judged_on_a_square(image: Image.Image) -> judge.Judgement:
+    """The judge reads square pictures; a tall one is centred on a square of its background."""
+    side = max(image.size)
+    square = Image.new("RGB", (side, side), world.BACKGROUNDS["white"])
+    square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+    return judge.judge(square)
+
+
+def complete_red_circles(image: Image.Image) -> list[judge.JudgedObject]:
+    read = judged_on_a_square(image)
+    side = max(image.size)
+    return [
+        o
+        for o in read.objects
+        if o.colour == "red" and o.shape == "circle" and o.box[1] > 0 and o.box[3] < side
+    ]
+
+
+def test_outpainting_upwards_completes_a_circle_cut_off_by_the_top_edge(
+    components: Any, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    cut = cut_off_circle()
+    assert judge.judge(cut).objects[0].box[1] == 0  # the circle touches the top edge
+    init = _save(cut, tmp_path / "cut.png")
+    for seed in (1, 2, 3):
+        image = draw(components, CUT_PROMPT, seed, init_image=init, outpaint={"top": 48}, steps=20)
+        assert image.size == (96, 144)
+        read = judged_on_a_square(image)
+        assert len(read.objects) == 1 and len(complete_red_circles(image)) == 1, (seed, read)
+        # Below the new area and its 8-pixel seam band the picture is the one given.
+        kept = np.asarray(image, dtype=np.int16)[48 + 8 :]
+        changed = np.abs(kept - np.asarray(cut, dtype=np.int16)[8:]).max(-1) > 8
+        assert changed.mean() < 0.02, (seed, changed.mean())

@@ -71,7 +71,7 @@ Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 Strength = Annotated[float | None, typer.Option("--strength", help="Denoising strength 0–1.")]
 
 
-def _settings(output_dir: Path | None) -> Settings:
+def settings_for(output_dir: Path | None) -> Settings:
     from sfumato.core.settings import Settings
 
     settings = Settings()
@@ -80,7 +80,7 @@ def _settings(output_dir: Path | None) -> Settings:
     return settings
 
 
-def _build_request(recall: Path | None, values: dict[str, Any]) -> GenerationRequest:
+def build_request(recall: Path | None, values: dict[str, Any]) -> GenerationRequest:
     from sfumato.core.request import parse_request
 
     given = {key: value for key, value in values.items() if value is not None}
@@ -94,7 +94,9 @@ def _build_request(recall: Path | None, values: dict[str, Any]) -> GenerationReq
     return parse_request(given)
 
 
-def _run(request: GenerationRequest, settings: Settings, image_format: ImageFormat, as_json: bool) -> None:
+def run_and_report(
+    request: GenerationRequest, settings: Settings, image_format: ImageFormat, as_json: bool
+) -> None:
     """Generate with a progress bar; Ctrl-C cancels between steps and nothing half-written is left."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -192,8 +194,8 @@ def generate(
     if prompt is None and recall is None:
         fail('Give a prompt, e.g. sfumato generate "a red circle on a blue background", or --from IMAGE.')
     values = locals()
-    request = _build_request(recall, _request_fields(values))
-    _run(request, _settings(output_dir), image_format, as_json)
+    request = build_request(recall, request_fields(values))
+    run_and_report(request, settings_for(output_dir), image_format, as_json)
 
 
 @app.command()
@@ -222,9 +224,9 @@ def img2img(
     as_json: Json = False,
 ) -> None:
     """Re-draw a picture following a prompt (image to image)."""
-    values = _request_fields(locals())
+    values = request_fields(locals())
     values["init_image"] = str(init)
-    _run(_build_request(recall, values), _settings(output_dir), image_format, as_json)
+    run_and_report(build_request(recall, values), settings_for(output_dir), image_format, as_json)
 
 
 @app.command()
@@ -268,7 +270,7 @@ def inpaint(
     as_json: Json = False,
 ) -> None:
     """Repaint the masked part of a picture."""
-    values = _request_fields(locals())
+    values = request_fields(locals())
     values |= {
         "init_image": str(init),
         "mask": str(mask),
@@ -278,7 +280,7 @@ def inpaint(
         "inpaint_only_masked_padding": padding,
         "masked_content": fill,
     }
-    _run(_build_request(recall, values), _settings(output_dir), image_format, as_json)
+    run_and_report(build_request(recall, values), settings_for(output_dir), image_format, as_json)
 
 
 _FIELDS = {
@@ -302,11 +304,12 @@ _FIELDS = {
 }
 
 
-def _request_fields(values: dict[str, Any]) -> dict[str, Any]:
+def request_fields(values: dict[str, Any]) -> dict[str, Any]:
     return {field: values[option] for option, field in _FIELDS.items() if option in values}
 
 
 def _mount() -> None:
+    import sfumato.cli.canvas  # noqa: F401  (registers outpaint and fix-crop on `app`)
     from sfumato.cli.archive import archive_app
     from sfumato.cli.models import models_app
     from sfumato.cli.prompt import prompt_app

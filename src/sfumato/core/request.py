@@ -45,6 +45,64 @@ class Mode(enum.StrEnum):
     txt2img = "txt2img"
     img2img = "img2img"
     inpaint = "inpaint"
+    outpaint = "outpaint"
+
+
+class OutpaintFill(enum.StrEnum):
+    """What the new area of an outpainted canvas starts from before it is re-rendered."""
+
+    edge_stretch = "edge stretch"  # the picture's outermost pixels, stretched outwards
+    blurred_mirror = "blurred mirror"  # the picture mirrored at its edge, blurred more with distance
+    latent_noise = "latent noise"  # fresh noise: the model invents the new area from nothing
+
+
+SIDES = ("top", "bottom", "left", "right")
+
+
+class Outpaint(BaseModel):
+    """Grow the init picture's canvas; the new area and a feathered seam band over the known picture
+    are re-rendered with the whole picture as context (an inpaint of the grown canvas)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    top: int = Field(default=0, ge=0, le=MAX_SIDE, description="Pixels added above (rounded up to 8).")
+    bottom: int = Field(default=0, ge=0, le=MAX_SIDE, description="Pixels added below (rounded up to 8).")
+    left: int = Field(default=0, ge=0, le=MAX_SIDE, description="Pixels added left (rounded up to 8).")
+    right: int = Field(default=0, ge=0, le=MAX_SIDE, description="Pixels added right (rounded up to 8).")
+    fill: OutpaintFill = OutpaintFill.blurred_mirror
+    seam: int = Field(
+        default=8,
+        ge=0,
+        le=256,
+        description="Band of the known picture re-rendered too, feathered, in pixels.",
+    )
+
+    @field_validator("top", "bottom", "left", "right")
+    @classmethod
+    def _multiple_of_8(cls, value: int) -> int:
+        return -(-value // 8) * 8
+
+    @model_validator(mode="after")
+    def _grows(self) -> Outpaint:
+        if not any((self.top, self.bottom, self.left, self.right)):
+            raise ValueError("outpainting by 0 on every side changes nothing; grow at least one side")
+        return self
+
+    def canvas(self, size: tuple[int, int]) -> tuple[int, int, int, int]:
+        """(width, height, x, y) of the grown canvas for a picture of ``size`` and where the picture
+        sits in it. A side that is not a multiple of 8 grows on the right / bottom to the next one."""
+        width = size[0] + self.left + self.right
+        height = size[1] + self.top + self.bottom
+        return -(-width // 8) * 8, -(-height // 8) * 8, self.left, self.top
+
+
+def check_canvas(width: int, height: int, max_side: int) -> None:
+    """Raises InvalidRequest when an outpainted canvas is larger than the configured maximum."""
+    if max(width, height) > max_side:
+        raise InvalidRequest(
+            f"The outpainted canvas would be {width}x{height} pixels; the maximum is {max_side} a side.",
+            "Outpaint by less, or raise max_canvas_side in the settings.",
+        )
 
 
 def split_legacy_sampler(name: str) -> tuple[str, str | None]:
@@ -91,6 +149,9 @@ class GenerationRequest(BaseModel):
     inpaint_only_masked: bool = False
     inpaint_only_masked_padding: int = Field(default=32, ge=0, le=1024)
     masked_content: MaskedContent = MaskedContent.original
+    outpaint: Outpaint | None = Field(
+        default=None, description="Grow the init picture's canvas and render the new area."
+    )
     model: str | None = None
     vae: str | None = None
     aesthetic_score: float = Field(
@@ -150,10 +211,16 @@ class GenerationRequest(BaseModel):
     def _mask_needs_image(self) -> GenerationRequest:
         if self.mask is not None and self.init_image is None:
             raise ValueError("a mask needs an init image to inpaint; give one with the mask")
+        if self.outpaint is not None and self.init_image is None:
+            raise ValueError("outpainting needs the picture to grow; give it as the init image")
+        if self.outpaint is not None and self.mask is not None:
+            raise ValueError("outpainting makes its own mask; give either a mask or outpaint sides, not both")
         return self
 
     @property
     def mode(self) -> Mode:
+        if self.outpaint is not None:
+            return Mode.outpaint
         if self.mask is not None:
             return Mode.inpaint
         if self.init_image is not None:

@@ -58,14 +58,19 @@ def plan(components: Components, request: GenerationRequest) -> Plan:
             "Use 2-8 steps, as LCM is made for, or another sampler.",
         )
     size = components.native_size
+    width, height = request.width or size, request.height or size
+    if request.outpaint is not None:
+        from sfumato.engine.outpaint import canvas_size
+
+        width, height = canvas_size(request)
     steps_run = request.steps
     if request.mode != Mode.txt2img:
         # As diffusers (and A1111 without "fix steps"): strength s runs the last s * steps steps.
         steps_run = min(request.steps, max(1, int(request.steps * request.denoising_strength)))
     return Plan(
         request=request,
-        width=request.width or size,
-        height=request.height or size,
+        width=width,
+        height=height,
         seed=resolve_seed(request.seed),
         variation_seed=resolve_seed(request.variation_seed),
         steps_run=steps_run,
@@ -80,6 +85,7 @@ class _Start:
     std: torch.Tensor | None = None
     latent_mask: torch.Tensor | None = None  # [1, 1, h, w], 1 = repaint
     extra_channels: torch.Tensor | None = None  # inpainting UNet: mask + masked-picture latents
+    masked_content: str = "original"
 
 
 def generate(
@@ -232,7 +238,13 @@ def _encode_start(
         extra = torch.cat([mask_channel, lat.scale_latents(components, masked_mean)], dim=1).repeat(
             images, 1, 1, 1
         )
-    return _Start(mean=mean, std=std, latent_mask=latent_mask, extra_channels=extra)
+    return _Start(
+        mean=mean,
+        std=std,
+        latent_mask=latent_mask,
+        extra_channels=extra,
+        masked_content=pictures.masked_content.value,
+    )
 
 
 def _run_batch(
@@ -278,7 +290,7 @@ def _run_batch(
         timesteps = timesteps[begin:]
         if hasattr(scheduler, "set_begin_index"):
             scheduler.set_begin_index(begin)
-        init = _init_latents(components, start, generators, request.masked_content.value)
+        init = _init_latents(components, start, generators, start.masked_content)
         latents = scheduler.add_noise(init, noise, timesteps[:1].repeat(noise.shape[0]))
         if start.latent_mask is not None and start.extra_channels is None:
             after_step = _blend_outside_mask(scheduler, timesteps, init, noise, start.latent_mask)

@@ -35,6 +35,16 @@ class RunOutput:
     notes: list[str] = field(default_factory=list)  # things the user should know (fp32 VAE retry…)
 
 
+def check_limits(settings: Settings, request: GenerationRequest) -> None:
+    """What the settings forbid, checked before any model is loaded or file written."""
+    if request.outpaint is not None and request.init_image is not None:
+        from sfumato.core.images import load_image
+        from sfumato.core.request import check_canvas
+
+        width, height, _, _ = request.outpaint.canvas(load_image(request.init_image, "init image").size)
+        check_canvas(width, height, settings.max_canvas_side)
+
+
 def run_request(
     settings: Settings,
     request: GenerationRequest,
@@ -52,6 +62,7 @@ def run_request(
     from sfumato.models.loading import load_model
     from sfumato.prompts.networks import LibraryResolver
 
+    check_limits(settings, request)
     if components is None:
         components = load_model(settings, request.model, vae=request.vae, cache=cache)
     result = generate(

@@ -19,6 +19,7 @@ from sfumato.core.request import (
 )
 from sfumato.jobs.model import Job
 from sfumato.server.a1111.schemas import Img2ImgRequest, Txt2ImgRequest
+from sfumato.server.a1111.scripts import IMG2IMG_SCRIPTS, outpaint_fields, unknown_script
 from sfumato.server.submit import as_data_uri
 
 # A1111's scheduler names (and labels) -> Sfumato's schedule types.
@@ -61,10 +62,6 @@ def _unsupported(payload: Txt2ImgRequest) -> None:
         raise InvalidRequest(
             "Hires fix (enable_hr) is not supported by this server yet.",
             "Send enable_hr: false and upscale the result separately.",
-        )
-    if payload.script_name:
-        raise InvalidRequest(
-            f"The script {payload.script_name!r} is not available here.", "Send script_name: null."
         )
     unknown = [name for name, value in payload.alwayson_scripts.items() if value not in (None, {}, [])]
     if unknown:
@@ -121,6 +118,8 @@ def _build(fields: dict[str, Any]) -> GenerationRequest:
 
 def txt2img_request(payload: Txt2ImgRequest) -> GenerationRequest:
     _unsupported(payload)
+    if payload.script_name:
+        raise unknown_script(payload.script_name, ())
     return _build(_base_fields(payload))
 
 
@@ -136,6 +135,13 @@ def img2img_request(payload: Img2ImgRequest) -> GenerationRequest:
     fields = _base_fields(payload)
     fields["init_image"] = as_data_uri(payload.init_images[0])
     fields["denoising_strength"] = 0.75 if payload.denoising_strength is None else payload.denoising_strength
+    if payload.script_name:
+        script = outpaint_fields(payload.script_name, payload.script_args)
+        if script is None:
+            raise unknown_script(payload.script_name, IMG2IMG_SCRIPTS)
+        # The script grows the picture's canvas: its size decides, not the payload's width/height.
+        del fields["width"], fields["height"]
+        fields |= script
     if payload.mask:
         fields |= {
             "mask": as_data_uri(payload.mask),

@@ -38,6 +38,7 @@ from sfumato.server.a1111.schemas import (
     SDVaeItem,
     Txt2ImgRequest,
 )
+from sfumato.server.a1111.scripts import IMG2IMG_SCRIPTS
 from sfumato.server.context import MAX_OPTIONS, ServerContext
 from sfumato.server.paths import safe_child
 from sfumato.server.submit import as_data_uri, checked_request, open_client_image
@@ -216,7 +217,7 @@ def build_router() -> APIRouter:
 
     @router.get("/scripts", response_model=ScriptsList)
     def scripts() -> ScriptsList:
-        return ScriptsList()
+        return ScriptsList(img2img=[name.lower() for name in IMG2IMG_SCRIPTS])
 
     @router.get("/upscalers")
     def upscalers() -> list[dict[str, Any]]:

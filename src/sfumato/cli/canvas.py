@@ -1,0 +1,99 @@
+"""Commands that grow a picture's canvas: `sfumato outpaint`, `sfumato fix-crop`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sfumato.cli.console import fail
+from sfumato.cli.main import (
+    BatchCount,
+    BatchSize,
+    Cfg,
+    ClipSkip,
+    Format,
+    Json,
+    Model,
+    Negative,
+    OutputDir,
+    Sampler,
+    Schedule,
+    Seed,
+    Steps,
+    Strength,
+    Vae,
+    app,
+    build_request,
+    request_fields,
+    run_and_report,
+    settings_for,
+)
+
+Picture = Annotated[Path, typer.Argument(help="The picture to grow.", exists=True, dir_okay=False)]
+Prompt = Annotated[
+    str | None, typer.Argument(help="What to draw; default: the prompt stored in the picture.")
+]
+Fill = Annotated[
+    str | None, typer.Option("--fill", help="New area starts as: blurred mirror, edge stretch, latent noise.")
+]
+Seam = Annotated[
+    int | None, typer.Option("--seam", help="Pixels of the known picture re-rendered with it, feathered.")
+]
+
+
+def _pixels(help: str) -> Any:
+    return typer.Option(help=help, min=0)
+
+
+def picture_prompts(picture: Path, prompt: str | None, negative: str | None) -> tuple[str, str | None]:
+    """The prompt given, else the one the picture's recipe holds (and its negative, unless given)."""
+    if prompt is not None:
+        return prompt, negative
+    from sfumato.archive.metadata import read_metadata
+
+    found = read_metadata(picture)
+    if not found.has_recipe or not found.prompt:
+        fail(
+            f'{picture.name} holds no prompt; give one after the picture, e.g. sfumato outpaint in.png "a castle".'
+        )
+    return found.prompt, negative if negative is not None else found.negative_prompt
+
+
+@app.command()
+def outpaint(
+    picture: Picture,
+    prompt: Prompt = None,
+    top: Annotated[int, _pixels("Pixels to add above (rounded up to 8).")] = 0,
+    bottom: Annotated[int, _pixels("Pixels to add below.")] = 0,
+    left: Annotated[int, _pixels("Pixels to add on the left.")] = 0,
+    right: Annotated[int, _pixels("Pixels to add on the right.")] = 0,
+    fill: Fill = None,
+    seam: Seam = None,
+    strength: Strength = None,
+    negative: Negative = None,
+    steps: Steps = None,
+    cfg: Cfg = None,
+    sampler: Sampler = None,
+    schedule: Schedule = None,
+    seed: Seed = None,
+    batch_size: BatchSize = None,
+    batch_count: BatchCount = None,
+    clip_skip: ClipSkip = None,
+    model: Model = None,
+    vae: Vae = None,
+    image_format: Format = "png",
+    output_dir: OutputDir = None,
+    as_json: Json = False,
+) -> None:
+    """Grow a picture's canvas on any sides and draw the new area, with the whole picture as context."""
+    prompt, negative = picture_prompts(picture, prompt, negative)
+    values = request_fields(locals())
+    sides: dict[str, Any] = {"top": top, "bottom": bottom, "left": left, "right": right}
+    if fill is not None:
+        sides["fill"] = fill
+    if seam is not None:
+        sides["seam"] = seam
+    values |= {"init_image": str(picture), "outpaint": sides}
+    run_and_report(build_request(None, values), settings_for(output_dir), image_format, as_json)

@@ -1,0 +1,141 @@
+"""Outpainting over the network: Sfumato's job API and A1111's img2img outpainting scripts."""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from server_helpers import TINY_CATALOG, TinyRun
+
+from sfumato.core.images import to_data_uri
+from sfumato.core.settings import Settings
+from sfumato.server import create_app
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("canvas") / "data", max_canvas_side=256)
+    app = create_app(settings, run=TinyRun(settings), catalog=TINY_CATALOG, poll_seconds=0.05)
+    with TestClient(app, base_url="http://127.0.0.1:7860") as test_client:
+        yield test_client
+
+
+def _picture() -> Image.Image:
+    rng = np.random.default_rng(1)
+    return Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+
+
+def _b64(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _decoded(b64: str) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(b64)))
+
+
+def _finished(client: TestClient, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["state"] in ("finished", "failed", "cancelled"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError("the job did not finish")
+
+
+def test_sfumato_api_runs_an_outpaint_job(client: TestClient, tmp_path: Path) -> None:
+    request = {
+        "prompt": "a red circle",
+        "steps": 2,
+        "seed": 4,
+        "init_image": to_data_uri(_picture()),
+        "outpaint": {"right": 16, "bottom": 8},
+    }
+    submitted = client.post("/api/jobs", json={"request": request})
+    assert submitted.status_code == 202, submitted.text
+    job = _finished(client, submitted.json()["id"])
+    assert job["state"] == "finished", job
+    assert job["images"][0]["recipe"]["outpaint"]["right"] == 16
+    picture = client.get(f"/api/jobs/{job['id']}/images/0")
+    with Image.open(io.BytesIO(picture.content)) as saved:
+        assert saved.size == (80, 72)
+
+
+def test_sfumato_api_refuses_a_canvas_past_the_maximum(client: TestClient) -> None:
+    request = {"prompt": "x", "init_image": to_data_uri(_picture()), "outpaint": {"top": 256}}
+    refused = client.post("/api/jobs", json={"request": request})
+    assert refused.status_code == 422
+    assert "the maximum is 256 a side" in refused.json()["detail"]
+    zero = client.post("/api/jobs", json={"request": {**request, "outpaint": {"top": 0}}})
+    assert zero.status_code == 422 and "by 0 on every side" in zero.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "size"),
+    [
+        ("Poor man's outpainting", [16, 4, 1, ["left", "up"]], (80, 80)),
+        ("Outpainting mk2", ["", 8, 8, ["down"], 1.0, 0.05], (64, 72)),
+        ("poor man's outpainting", [], (320, 320)),  # defaults: 128 on all four sides, past 256
+    ],
+)
+def test_a1111_outpainting_scripts(
+    client: TestClient, script: str, args: list[Any], size: tuple[int, int]
+) -> None:
+    payload = {
+        "init_images": [_b64(_picture())],
+        "prompt": "a blue square",
+        "steps": 2,
+        "seed": 3,
+        "width": 512,
+        "height": 512,
+        "denoising_strength": 0.8,
+        "script_name": script,
+        "script_args": args,
+    }
+    answer = client.post("/sdapi/v1/img2img", json=payload)
+    if max(size) > 256:
+        assert answer.status_code == 422 and "320x320" in answer.json()["detail"]
+        return
+    assert answer.status_code == 200, answer.text
+    image = _decoded(answer.json()["images"][0])
+    assert image.size == size
+    assert "Denoising strength: 0.8" in image.info["parameters"]
+
+
+@pytest.mark.parametrize(
+    ("route", "script", "args", "expected"),
+    [
+        ("img2img", "SD upscale", [], "The script 'SD upscale' is not available here"),
+        ("txt2img", "Poor man's outpainting", [], "is not available here"),
+        (
+            "img2img",
+            "Poor man's outpainting",
+            ["wide"],
+            "script_args[0] (pixels to expand) should be a whole number",
+        ),
+        ("img2img", "Outpainting mk2", ["", 8, 8, ["sideways"]], "unknown direction 'sideways'"),
+        ("img2img", "Poor man's outpainting", [8, 4, 0, []], "by 0 on every side"),
+    ],
+)
+def test_unknown_scripts_and_bad_script_args_are_a_422(
+    client: TestClient, route: str, script: str, args: list[Any], expected: str
+) -> None:
+    payload = {"init_images": [_b64(_picture())], "steps": 1, "script_name": script, "script_args": args}
+    answer = client.post(f"/sdapi/v1/{route}", json=payload)
+    assert answer.status_code == 422 and expected in answer.json()["detail"], answer.text
+
+
+def test_the_scripts_list_names_the_outpainting_scripts(client: TestClient) -> None:
+    assert client.get("/sdapi/v1/scripts").json()["img2img"] == ["poor man's outpainting", "outpainting mk2"]
