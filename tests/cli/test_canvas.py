@@ -103,3 +103,23 @@ def test_a_picture_without_a_recipe_needs_a_prompt(
         app, ["outpaint", str(picture), "--top", "8", "--model", str(tiny_model_folder), "-o", str(tmp_path)]
     )
     assert result.exit_code == 1 and "holds no prompt" in result.stderr
+
+
+def test_fix_crop_with_nothing_cut_off_is_one_line_and_writes_nothing(
+    tiny_model_folder: Path, tmp_path: Path
+) -> None:
+    whole = tmp_path / "whole.png"
+    picture = Image.new("RGB", (64, 64), "white")
+    picture.paste((200, 0, 0), (20, 20, 40, 40))
+    picture.save(whole)
+    outputs = tmp_path / "out"
+    result = runner.invoke(
+        app, ["fix-crop", str(whole), "a red square", "--model", str(tiny_model_folder), "-o", str(outputs)]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: The main subject does not touch the frame")
+    assert not _pngs(outputs)
+    model = ["--model", str(tiny_model_folder), *FAST, "-o", str(outputs)]
+    grown = runner.invoke(app, ["fix-crop", str(whole), "a red square", "--side", "left", *model])
+    assert grown.exit_code == 0, grown.stderr
+    assert Image.open(grown.stdout.strip()).size == (80, 64)

@@ -5,6 +5,7 @@ These tests check what features do to a picture; they replace guesswork for late
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -227,3 +228,51 @@ def test_outpainting_upwards_completes_a_circle_cut_off_by_the_top_edge(
         kept = np.asarray(image, dtype=np.int16)[48 + 8 :]
         changed = np.abs(kept - np.asarray(cut, dtype=np.int16)[8:]).max(-1) > 8
         assert changed.mean() < 0.02, (seed, changed.mean())
+
+
+def _with_recipe(image: Image.Image, path: Path, prompt: str) -> Path:
+    from sfumato.archive.files import encode
+    from sfumato.core.request import GenerationRequest
+    from sfumato.core.result import GeneratedImage, ModelInfo
+
+    recipe = GenerationRequest(prompt=prompt, seed=1, steps=20, width=image.width, height=image.height)
+    path.write_bytes(encode(GeneratedImage(image=image, recipe=recipe, model=ModelInfo("sfumato-demo"))))
+    return path
+
+
+def test_fix_crop_finds_the_cut_off_side_and_completes_the_circle(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sfumato.cli.main import app
+
+    picture = _with_recipe(cut_off_circle(), tmp_path / "cut.png", CUT_PROMPT)
+    for seed in (1, 2, 3):
+        result = CliRunner().invoke(
+            app, ["fix-crop", str(picture), "--seed", str(seed), "-o", str(tmp_path / "out"), "--json"]
+        )
+        assert result.exit_code == 0, result.stderr
+        saved = json.loads(result.stdout)["images"][0]
+        with Image.open(saved["file"]) as fixed:
+            image = fixed.convert("RGB")
+        assert image.width == 96 and image.height > 96  # grown on the top, found by itself
+        outpaint = json.loads(fixed.info["sfumato"])["request"]["outpaint"]
+        assert outpaint["top"] > 0 and outpaint["bottom"] == outpaint["left"] == outpaint["right"] == 0
+        assert saved["prompt"] == CUT_PROMPT
+        read = judged_on_a_square(image)
+        assert len(read.objects) == 1 and len(complete_red_circles(image)) == 1, (seed, read)
+
+
+def test_the_fix_crop_flag_saves_the_render_and_its_fix(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sfumato.cli.main import app
+
+    init = _save(cut_off_circle(), tmp_path / "cut.png")
+    args = ["img2img", "--init", init, CUT_PROMPT, "--strength", "0.2", "--seed", "2", "--fix-crop"]
+    result = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0, result.stderr
+    render, fix = (Path(item["file"]) for item in json.loads(result.stdout)["images"])
+    with Image.open(render) as first, Image.open(fix) as second:
+        assert first.size == (96, 96) and second.width == 96 and second.height > 96
+        assert json.loads(second.info["sfumato"])["request"]["init_image"] == str(render)
+        assert len(complete_red_circles(second.convert("RGB"))) == 1

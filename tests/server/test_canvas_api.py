@@ -139,3 +139,25 @@ def test_unknown_scripts_and_bad_script_args_are_a_422(
 
 def test_the_scripts_list_names_the_outpainting_scripts(client: TestClient) -> None:
     assert client.get("/sdapi/v1/scripts").json()["img2img"] == ["poor man's outpainting", "outpainting mk2"]
+
+
+def test_fix_crop_job_grows_the_side_the_subject_touches(client: TestClient) -> None:
+    cut = Image.new("RGB", (64, 64), (245, 245, 245))
+    cut.paste((220, 30, 30), (40, 20, 64, 44))  # a red block cut off by the right edge
+    submitted = client.post("/api/fix-crop", json={"image": _b64(cut), "prompt": "a red square", "steps": 2})
+    assert submitted.status_code == 202, submitted.text
+    job = _finished(client, submitted.json()["id"])
+    assert job["state"] == "finished", job
+    outpaint = job["images"][0]["recipe"]["outpaint"]
+    assert outpaint["right"] > 0 and outpaint["top"] == outpaint["bottom"] == outpaint["left"] == 0
+    with Image.open(io.BytesIO(client.get(f"/api/jobs/{job['id']}/images/0").content)) as saved:
+        assert saved.size == (64 + outpaint["right"], 64)
+
+
+def test_fix_crop_of_a_picture_with_nothing_cut_off_is_a_422(client: TestClient) -> None:
+    whole = Image.new("RGB", (64, 64), (245, 245, 245))
+    whole.paste((220, 30, 30), (20, 20, 40, 40))
+    refused = client.post("/api/fix-crop", json={"image": _b64(whole), "prompt": "a red square"})
+    assert refused.status_code == 422 and "does not touch the frame" in refused.json()["detail"]
+    no_prompt = client.post("/api/fix-crop", json={"image": _b64(whole), "side": "top"})
+    assert no_prompt.status_code == 422 and "holds no prompt" in no_prompt.json()["detail"]

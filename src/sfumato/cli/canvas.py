@@ -97,3 +97,32 @@ def outpaint(
         sides["seam"] = seam
     values |= {"init_image": str(picture), "outpaint": sides}
     run_and_report(build_request(None, values), settings_for(output_dir), image_format, as_json)
+
+
+@app.command("fix-crop")
+def fix_crop(
+    picture: Picture,
+    prompt: Prompt = None,
+    side: Annotated[
+        str | None, typer.Option("--side", help="top, bottom, left or right; default: found in the picture.")
+    ] = None,
+    strength: Strength = None,
+    negative: Negative = None,
+    steps: Steps = None,
+    cfg: Cfg = None,
+    sampler: Sampler = None,
+    schedule: Schedule = None,
+    seed: Seed = None,
+    batch_size: BatchSize = None,
+    batch_count: BatchCount = None,
+    model: Model = None,
+    vae: Vae = None,
+    image_format: Format = "png",
+    output_dir: OutputDir = None,
+    as_json: Json = False,
+) -> None:
+    """Complete a subject cut off by the frame: outpaint the side it touches, with the picture's own recipe."""
+    from sfumato.jobs.fix_crop import fix_crop_request
+
+    request = fix_crop_request(str(picture), side, request_fields(locals()))
+    run_and_report(request, settings_for(output_dir), image_format, as_json)

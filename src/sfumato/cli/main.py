@@ -69,6 +69,9 @@ Format = Annotated[ImageFormat, typer.Option("--format", help="png, jpeg or webp
 OutputDir = Annotated[Path | None, typer.Option("--output-dir", "-o", help="Folder for the pictures.")]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 Strength = Annotated[float | None, typer.Option("--strength", help="Denoising strength 0–1.")]
+FixCrop = Annotated[
+    bool, typer.Option("--fix-crop", help="Then outpaint where the subject is cut off by the frame.")
+]
 
 
 def settings_for(output_dir: Path | None) -> Settings:
@@ -186,6 +189,7 @@ def generate(
     model: Model = None,
     vae: Vae = None,
     recall: Recall = None,
+    fix_crop: FixCrop = False,
     image_format: Format = "png",
     output_dir: OutputDir = None,
     as_json: Json = False,
@@ -193,8 +197,9 @@ def generate(
     """Make pictures from a prompt (text to image)."""
     if prompt is None and recall is None:
         fail('Give a prompt, e.g. sfumato generate "a red circle on a blue background", or --from IMAGE.')
-    values = locals()
-    request = build_request(recall, request_fields(values))
+    values = request_fields(locals())
+    values["fix_crop"] = fix_crop or None
+    request = build_request(recall, values)
     run_and_report(request, settings_for(output_dir), image_format, as_json)
 
 
@@ -219,13 +224,14 @@ def img2img(
     model: Model = None,
     vae: Vae = None,
     recall: Recall = None,
+    fix_crop: FixCrop = False,
     image_format: Format = "png",
     output_dir: OutputDir = None,
     as_json: Json = False,
 ) -> None:
     """Re-draw a picture following a prompt (image to image)."""
     values = request_fields(locals())
-    values["init_image"] = str(init)
+    values |= {"init_image": str(init), "fix_crop": fix_crop or None}
     run_and_report(build_request(recall, values), settings_for(output_dir), image_format, as_json)
 
 

@@ -152,6 +152,10 @@ class GenerationRequest(BaseModel):
     outpaint: Outpaint | None = Field(
         default=None, description="Grow the init picture's canvas and render the new area."
     )
+    fix_crop: bool = Field(
+        default=False,
+        description="After the render, outpaint the side where the main subject is cut off by the frame.",
+    )
     model: str | None = None
     vae: str | None = None
     aesthetic_score: float = Field(

@@ -44,6 +44,7 @@ class Plan:
                 "variation_seed": image_seed(self.variation_seed, index),
                 "batch_size": 1,
                 "batch_count": 1,
+                "fix_crop": False,  # the fix is a picture of its own, with its own recipe
             }
         )
 

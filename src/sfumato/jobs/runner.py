@@ -65,20 +65,50 @@ def run_request(
     check_limits(settings, request)
     if components is None:
         components = load_model(settings, request.model, vae=request.vae, cache=cache)
-    result = generate(
-        components,
-        request,
-        on_progress=on_progress,
-        cancel=cancel,
-        preview_every=settings.preview_every,
-        resolve=LibraryResolver(settings),
-    )
     archive = Archive(settings)
-    output = RunOutput(notes=[*components.notes, *result.notes])
-    for item in result.images:
-        record = archive.save(item, format=image_format)
-        picture = SavedPicture(record=record, item=item, file=archive.path_of(record))
-        output.pictures.append(picture)
-        if on_saved is not None:
-            on_saved(picture)
+    output = RunOutput(notes=list(components.notes))
+
+    def render(job: GenerationRequest) -> list[SavedPicture]:
+        assert components is not None
+        result = generate(
+            components,
+            job,
+            on_progress=on_progress,
+            cancel=cancel,
+            preview_every=settings.preview_every,
+            resolve=LibraryResolver(settings),
+        )
+        output.notes += [note for note in result.notes if note not in output.notes]
+        saved = []
+        for item in result.images:
+            record = archive.save(item, format=image_format)
+            picture = SavedPicture(record=record, item=item, file=archive.path_of(record))
+            saved.append(picture)
+            output.pictures.append(picture)
+            if on_saved is not None:
+                on_saved(picture)
+        return saved
+
+    for picture in render(request):
+        if request.fix_crop:
+            _fix_crop(settings, picture, render, output.notes)
     return output
+
+
+def _fix_crop(
+    settings: Settings,
+    picture: SavedPicture,
+    render: Callable[[GenerationRequest], list[SavedPicture]],
+    notes: list[str],
+) -> None:
+    """generate --fix-crop: the saved picture outpainted where its subject is cut off, saved beside it."""
+    from sfumato.core.errors import InvalidRequest
+    from sfumato.jobs.fix_crop import fix_crop_request
+
+    try:
+        fix = fix_crop_request(str(picture.file))
+        check_limits(settings, fix)
+    except InvalidRequest as error:
+        notes.append(f"{picture.file.name} was not fixed: {error.message}")
+        return
+    render(fix)

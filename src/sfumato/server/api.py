@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
@@ -21,7 +21,7 @@ from sfumato.server.catalog import Kind
 from sfumato.server.context import ServerContext
 from sfumato.server.errors import NotFound
 from sfumato.server.paths import PathRefused, safe_child
-from sfumato.server.submit import checked_request
+from sfumato.server.submit import as_data_uri, checked_request, open_client_image
 
 EVENT_BACKLOG = 256
 _events = TypeAdapter(JobEvent)
@@ -30,6 +30,18 @@ _events = TypeAdapter(JobEvent)
 class SubmitJob(BaseModel):
     request: GenerationRequest
     priority: int = Field(0, ge=-100, le=100, description="Higher runs first; equal priorities run in order.")
+
+
+class FixCropJob(BaseModel):
+    image: str = Field(description="The picture: a data: URI or raw base64 PNG/JPEG/WebP bytes.")
+    side: Literal["top", "bottom", "left", "right"] | None = Field(
+        None, description="The side to grow; default: where the main subject touches the frame."
+    )
+    prompt: str | None = Field(None, description="Default: the prompt stored in the picture.")
+    negative_prompt: str | None = None
+    seed: int | None = None
+    steps: int | None = None
+    priority: int = Field(0, ge=-100, le=100)
 
 
 class Health(BaseModel):
@@ -97,6 +109,17 @@ def build_router() -> APIRouter:
     def submit(request: Request, body: SubmitJob) -> Job:
         ctx = _context(request)
         return ctx.queue.submit(checked_request(ctx, body.request), body.priority)
+
+    @router.post("/fix-crop", response_model=Job, status_code=202)
+    def fix_crop(request: Request, body: FixCropJob) -> Job:
+        from sfumato.jobs.fix_crop import fix_crop_request
+
+        ctx = _context(request)
+        picture = as_data_uri(body.image)
+        open_client_image(picture, "picture")  # size limits before anything decodes it
+        overrides = body.model_dump(include={"prompt", "negative_prompt", "seed", "steps"})
+        job = fix_crop_request(picture, body.side, overrides)
+        return ctx.queue.submit(checked_request(ctx, job), body.priority)
 
     @router.get("/jobs", response_model=list[Job])
     def list_jobs(
