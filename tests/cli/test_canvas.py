@@ -123,3 +123,23 @@ def test_fix_crop_with_nothing_cut_off_is_one_line_and_writes_nothing(
     grown = runner.invoke(app, ["fix-crop", str(whole), "a red square", "--side", "left", *model])
     assert grown.exit_code == 0, grown.stderr
     assert Image.open(grown.stdout.strip()).size == (80, 64)
+
+
+def test_generate_with_hires_fix_and_its_recall(tiny_model_folder: Path, tmp_path: Path) -> None:
+    outputs = tmp_path / "out"
+    model = ["--model", str(tiny_model_folder), *FAST, "-o", str(outputs)]
+    hires = ["--hr-scale", "1.5", "--hr-upscaler", "Lanczos", "--hr-steps", "4", "--hr-denoise", "0.5"]
+    result = runner.invoke(app, ["generate", "a castle", *hires, *model])
+    assert result.exit_code == 0, result.stderr
+    first = Path(result.stdout.strip())
+    with Image.open(first) as saved:
+        assert saved.size == (96, 96)
+        assert "Hires upscale: 1.5, Hires steps: 4, Hires upscaler: Lanczos" in saved.info["parameters"]
+        grown = np.asarray(saved.convert("RGB"))
+    again = runner.invoke(app, ["generate", "--from", str(first), "-o", str(outputs)])
+    assert again.exit_code == 0, again.stderr
+    assert np.array_equal(np.asarray(Image.open(again.stdout.strip()).convert("RGB")), grown)
+    plain = runner.invoke(app, ["generate", "a castle", "--hires", *model])
+    assert plain.exit_code == 0 and Image.open(plain.stdout.strip()).size == (128, 128)
+    bad = runner.invoke(app, ["generate", "a castle", "--hr-upscaler", "ESRGAN", *model])
+    assert bad.exit_code == 1 and "unknown upscaler 'ESRGAN'" in bad.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,3 +162,43 @@ def test_fix_crop_of_a_picture_with_nothing_cut_off_is_a_422(client: TestClient)
     assert refused.status_code == 422 and "does not touch the frame" in refused.json()["detail"]
     no_prompt = client.post("/api/fix-crop", json={"image": _b64(whole), "side": "top"})
     assert no_prompt.status_code == 422 and "holds no prompt" in no_prompt.json()["detail"]
+
+
+def test_a1111_txt2img_with_hires_fix(client: TestClient) -> None:
+    payload = {
+        "prompt": "a red circle",
+        "steps": 2,
+        "seed": 7,
+        "width": 64,
+        "height": 64,
+        "enable_hr": True,
+        "hr_scale": 1.5,
+        "hr_upscaler": "Latent (nearest)",
+        "hr_second_pass_steps": 3,
+        "denoising_strength": 0.6,
+        "hr_sampler_name": "Euler",
+        "hr_prompt": "a red circle, sharp",
+    }
+    answer = client.post("/sdapi/v1/txt2img", json=payload)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    image = _decoded(body["images"][0])
+    assert image.size == (96, 96)
+    text = image.info["parameters"]
+    assert "Size: 64x64" in text and "Denoising strength: 0.6" in text
+    assert (
+        "Hires upscale: 1.5, Hires steps: 3, Hires upscaler: Latent (nearest), Hires sampler: Euler" in text
+    )
+    assert 'Hires prompt: "a red circle, sharp"' in text
+    assert json.loads(body["info"])["denoising_strength"] == 0.6
+    resized = client.post("/sdapi/v1/txt2img", json={**payload, "hr_resize_x": 128, "hr_resize_y": 80})
+    assert _decoded(resized.json()["images"][0]).size == (128, 80)
+
+
+def test_a1111_hires_with_an_unknown_upscaler_is_a_422(client: TestClient) -> None:
+    payload = {"steps": 1, "enable_hr": True, "hr_upscaler": "R-ESRGAN 4x+"}
+    answer = client.post("/sdapi/v1/txt2img", json=payload)
+    assert answer.status_code == 422 and "Unknown hires upscaler 'R-ESRGAN 4x+'" in answer.json()["detail"]
+    modes = client.get("/sdapi/v1/latent-upscale-modes").json()
+    assert {"name": "Latent (nearest)"} in modes
+    assert [u["name"] for u in client.get("/sdapi/v1/upscalers").json()] == ["Lanczos", "Nearest"]

@@ -69,6 +69,20 @@ Format = Annotated[ImageFormat, typer.Option("--format", help="png, jpeg or webp
 OutputDir = Annotated[Path | None, typer.Option("--output-dir", "-o", help="Folder for the pictures.")]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 Strength = Annotated[float | None, typer.Option("--strength", help="Denoising strength 0–1.")]
+HiresOn = Annotated[bool, typer.Option("--hires", help="Hires fix: render, upscale, render again.")]
+HrScale = Annotated[float | None, typer.Option("--hr-scale", help="Hires fix: upscale by (default 2).")]
+HrUpscaler = Annotated[
+    str | None, typer.Option("--hr-upscaler", help="Latent (default), Latent (nearest)…, Lanczos, Nearest.")
+]
+HrSteps = Annotated[int | None, typer.Option("--hr-steps", help="Second-pass steps; 0 = as the first.")]
+HrDenoise = Annotated[float | None, typer.Option("--hr-denoise", help="Second-pass denoising (0.7).")]
+HrResizeX = Annotated[
+    int | None, typer.Option("--hr-resize-x", help="Second-pass width, instead of a scale.")
+]
+HrResizeY = Annotated[int | None, typer.Option("--hr-resize-y", help="Second-pass height.")]
+HrSampler = Annotated[str | None, typer.Option("--hr-sampler", help="Second-pass sampler.")]
+HrPrompt = Annotated[str | None, typer.Option("--hr-prompt", help="Second-pass prompt.")]
+HrNegative = Annotated[str | None, typer.Option("--hr-negative", help="Second-pass negative prompt.")]
 FixCrop = Annotated[
     bool, typer.Option("--fix-crop", help="Then outpaint where the subject is cut off by the frame.")
 ]
@@ -190,6 +204,16 @@ def generate(
     vae: Vae = None,
     recall: Recall = None,
     fix_crop: FixCrop = False,
+    hires: HiresOn = False,
+    hr_scale: HrScale = None,
+    hr_upscaler: HrUpscaler = None,
+    hr_steps: HrSteps = None,
+    hr_denoise: HrDenoise = None,
+    hr_resize_x: HrResizeX = None,
+    hr_resize_y: HrResizeY = None,
+    hr_sampler: HrSampler = None,
+    hr_prompt: HrPrompt = None,
+    hr_negative: HrNegative = None,
     image_format: Format = "png",
     output_dir: OutputDir = None,
     as_json: Json = False,
@@ -197,8 +221,12 @@ def generate(
     """Make pictures from a prompt (text to image)."""
     if prompt is None and recall is None:
         fail('Give a prompt, e.g. sfumato generate "a red circle on a blue background", or --from IMAGE.')
-    values = request_fields(locals())
+    given = locals()
+    values = request_fields(given)
     values["fix_crop"] = fix_crop or None
+    second = {field: given[option] for option, field in _HIRES_FIELDS.items() if given[option] is not None}
+    if hires or second:
+        values["hires"] = second
     request = build_request(recall, values)
     run_and_report(request, settings_for(output_dir), image_format, as_json)
 
@@ -307,6 +335,19 @@ _FIELDS = {
     "strength": "denoising_strength",
     "model": "model",
     "vae": "vae",
+}
+
+
+_HIRES_FIELDS = {
+    "hr_scale": "scale",
+    "hr_upscaler": "upscaler",
+    "hr_steps": "steps",
+    "hr_denoise": "denoising_strength",
+    "hr_resize_x": "resize_x",
+    "hr_resize_y": "resize_y",
+    "hr_sampler": "sampler",
+    "hr_prompt": "prompt",
+    "hr_negative": "negative_prompt",
 }
 
 

@@ -96,6 +96,64 @@ class Outpaint(BaseModel):
         return -(-width // 8) * 8, -(-height // 8) * 8, self.left, self.top
 
 
+# Hires fix upscalers, by A1111's names: in latent space (the interpolation), or in pixels.
+LATENT_UPSCALERS: tuple[str, ...] = (
+    "Latent",
+    "Latent (antialiased)",
+    "Latent (bicubic)",
+    "Latent (bicubic antialiased)",
+    "Latent (nearest)",
+    "Latent (nearest-exact)",
+)
+HIRES_UPSCALERS: tuple[str, ...] = (*LATENT_UPSCALERS, "Lanczos", "Nearest")
+
+
+class Hires(BaseModel):
+    """A1111's hires fix: the first pass at the request's size, upscaled, then a second img2img pass."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scale: float = Field(
+        default=2.0, ge=1.0, le=8.0, description="Upscale by; unused when resize_x/y are set."
+    )
+    resize_x: int = Field(
+        default=0, ge=0, le=MAX_SIDE, description="Target width; 0 = from the height or scale."
+    )
+    resize_y: int = Field(
+        default=0, ge=0, le=MAX_SIDE, description="Target height; 0 = from the width or scale."
+    )
+    upscaler: str = "Latent"
+    steps: int = Field(default=0, ge=0, le=150, description="Second-pass steps; 0 = as many as the first.")
+    denoising_strength: float = Field(default=0.7, ge=0.0, le=1.0)
+    sampler: str | None = Field(default=None, description="Second-pass sampler; None = the first's.")
+    prompt: str = Field(default="", description="Second-pass prompt; empty = the first's.")
+    negative_prompt: str = Field(default="", description="Second-pass negative prompt; empty = the first's.")
+
+    @field_validator("upscaler")
+    @classmethod
+    def _upscaler(cls, value: str) -> str:
+        if value not in HIRES_UPSCALERS:
+            raise ValueError(f"unknown upscaler {value!r}; choose one of: {', '.join(HIRES_UPSCALERS)}")
+        return value
+
+    @field_validator("sampler")
+    @classmethod
+    def _sampler(cls, value: str | None) -> str | None:
+        return None if value is None else known_sampler(value)
+
+    def target(self, width: int, height: int) -> tuple[int, int]:
+        """The second pass's size for a first pass of ``width`` x ``height`` (multiples of 8, as A1111)."""
+        if self.resize_x and self.resize_y:
+            x, y = self.resize_x, self.resize_y
+        elif self.resize_x:
+            x, y = self.resize_x, round(height * self.resize_x / width)
+        elif self.resize_y:
+            x, y = round(width * self.resize_y / height), self.resize_y
+        else:
+            x, y = int(width * self.scale), int(height * self.scale)
+        return max(MIN_SIDE, min(MAX_SIDE, x - x % 8)), max(MIN_SIDE, min(MAX_SIDE, y - y % 8))
+
+
 def check_canvas(width: int, height: int, max_side: int) -> None:
     """Raises InvalidRequest when an outpainted canvas is larger than the configured maximum."""
     if max(width, height) > max_side:
@@ -103,6 +161,12 @@ def check_canvas(width: int, height: int, max_side: int) -> None:
             f"The outpainted canvas would be {width}x{height} pixels; the maximum is {max_side} a side.",
             "Outpaint by less, or raise max_canvas_side in the settings.",
         )
+
+
+def known_sampler(name: str) -> str:
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; choose one of: {', '.join(SAMPLERS)}")
+    return name
 
 
 def split_legacy_sampler(name: str) -> tuple[str, str | None]:
@@ -152,6 +216,7 @@ class GenerationRequest(BaseModel):
     outpaint: Outpaint | None = Field(
         default=None, description="Grow the init picture's canvas and render the new area."
     )
+    hires: Hires | None = Field(default=None, description="Hires fix (text to image only).")
     fix_crop: bool = Field(
         default=False,
         description="After the render, outpaint the side where the main subject is cut off by the frame.",
@@ -200,9 +265,7 @@ class GenerationRequest(BaseModel):
     @field_validator("sampler")
     @classmethod
     def _sampler(cls, value: str) -> str:
-        if value not in SAMPLERS:
-            raise ValueError(f"unknown sampler {value!r}; choose one of: {', '.join(SAMPLERS)}")
-        return value
+        return known_sampler(value)
 
     @field_validator("schedule_type")
     @classmethod
@@ -217,6 +280,8 @@ class GenerationRequest(BaseModel):
             raise ValueError("a mask needs an init image to inpaint; give one with the mask")
         if self.outpaint is not None and self.init_image is None:
             raise ValueError("outpainting needs the picture to grow; give it as the init image")
+        if self.hires is not None and self.init_image is not None:
+            raise ValueError("hires fix is for text to image; for a picture, use img2img at the larger size")
         if self.outpaint is not None and self.mask is not None:
             raise ValueError("outpainting makes its own mask; give either a mask or outpaint sides, not both")
         return self

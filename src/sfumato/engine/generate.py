@@ -11,10 +11,11 @@ from sfumato.core.request import GenerationRequest, Mode
 from sfumato.core.result import GeneratedImage, GenerationResult
 from sfumato.engine import latents as lat
 from sfumato.engine.guidance import GuidedUNet
+from sfumato.engine.hires import HiresPlan, plan_hires, second_pass, upscale
 from sfumato.engine.inputs import StartingPictures, starting_pictures
-from sfumato.engine.loop import AfterStep, denoise
-from sfumato.engine.samplers import make_scheduler, resolve_schedule
-from sfumato.engine.seeds import image_noise, image_seed, randn_like_images, resolve_seed
+from sfumato.engine.loop import AfterStep, OnStep, denoise
+from sfumato.engine.samplers import make_scheduler, partway_timesteps, resolve_schedule
+from sfumato.engine.seeds import batch_noise, image_seed, randn_like_images, resolve_seed
 
 if TYPE_CHECKING:
     import torch
@@ -34,6 +35,11 @@ class Plan:
     seed: int
     variation_seed: int
     steps_run: int  # fewer than ``request.steps`` for img2img/inpaint (denoising strength)
+    hires: HiresPlan | None = None  # the hires fix's second pass
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_run + (self.hires.steps_run if self.hires is not None else 0)
 
     def recipe(self, index: int) -> GenerationRequest:
         return self.request.model_copy(
@@ -75,6 +81,7 @@ def plan(components: Components, request: GenerationRequest) -> Plan:
         seed=resolve_seed(request.seed),
         variation_seed=resolve_seed(request.variation_seed),
         steps_run=steps_run,
+        hires=plan_hires(request, width, height),
     )
 
 
@@ -156,29 +163,39 @@ def _render(
 
     request = job.request
 
-    def encode(prompt: str) -> Conditioning:
-        return encode_prompt(
-            components, prompt, steps=job.steps_run, clip_skip=request.clip_skip, resolve=resolve
+    conditionings: list[Conditioning] = []
+
+    def guide(prompt: str, negative: str, steps: int, size: tuple[int, int], start: _Start) -> GuidedUNet:
+        cond, uncond = (
+            encode_prompt(components, text, steps=steps, clip_skip=request.clip_skip, resolve=resolve)
+            for text in (prompt, negative)
+        )
+        conditionings.extend((cond, uncond))
+        return GuidedUNet(
+            components,
+            cond,
+            uncond,
+            request.cfg_scale,
+            images=request.batch_size,
+            size=(size[1], size[0]),
+            extra_channels=start.extra_channels,
+            aesthetic_score=request.aesthetic_score,
+            negative_aesthetic_score=request.negative_aesthetic_score,
         )
 
-    cond, uncond = encode(request.prompt), encode(request.negative_prompt)
-    notes += [note for note in (*cond.notes, *uncond.notes) if note not in notes]
-    embeddings = dict([*cond.embedding_hashes, *uncond.embedding_hashes])
+    start = _encode_start(components, pictures, request.batch_size, (job.width, job.height))
+    guided = guide(request.prompt, request.negative_prompt, job.steps_run, (job.width, job.height), start)
+    hires_guided = None
+    if job.hires is not None:
+        size = (job.hires.width, job.hires.height)
+        hires_start = _encode_start(components, StartingPictures(), request.batch_size, size)
+        hires_guided = guide(
+            job.hires.prompt, job.hires.negative_prompt, job.hires.steps_run, size, hires_start
+        )
+    notes += [note for c in conditionings for note in c.notes if note not in notes]
+    embeddings = dict(hash for c in conditionings for hash in c.embedding_hashes)
     if embeddings:
         extra["TI hashes"] = format_hashes(list(embeddings.items()))
-
-    start = _encode_start(components, pictures, request.batch_size, (job.width, job.height))
-    guided = GuidedUNet(
-        components,
-        cond,
-        uncond,
-        request.cfg_scale,
-        images=request.batch_size,
-        size=(job.height, job.width),
-        extra_channels=start.extra_channels,
-        aesthetic_score=request.aesthetic_score,
-        negative_aesthetic_score=request.negative_aesthetic_score,
-    )
     images: list[GeneratedImage] = []
     for batch in range(request.batch_count):
         if cancel is not None:
@@ -188,7 +205,7 @@ def _render(
             components,
             job,
             start,
-            guided,
+            (guided, hires_guided),
             batch,
             notes,
             on_progress=on_progress,
@@ -252,7 +269,7 @@ def _run_batch(
     components: Components,
     job: Plan,
     start: _Start,
-    guided: GuidedUNet,
+    guides: tuple[GuidedUNet, GuidedUNet | None],
     batch: int,
     notes: list[str],
     *,
@@ -267,30 +284,18 @@ def _run_batch(
     factor = components.vae_scale_factor
     shape = (4, job.height // factor, job.width // factor)
     first = batch * request.batch_size
-    noises = [
-        image_noise(
-            shape,
-            image_seed(job.seed, first + k),
-            image_seed(job.variation_seed, first + k),
-            request.variation_strength,
-        )
-        for k in range(request.batch_size)
-    ]
+    noises = batch_noise(
+        shape, job.seed, job.variation_seed, request.variation_strength, first, request.batch_size
+    )
     generators = [n.generator for n in noises]
     noise = torch.cat([n.noise for n in noises]).to(device)
 
     scheduler: Any = make_scheduler(request.sampler, request.schedule_type, components.scheduler_config)
-    scheduler.set_timesteps(request.steps, device=device)
-    timesteps = scheduler.timesteps
-    order = int(getattr(scheduler, "order", 1))
+    timesteps = partway_timesteps(scheduler, request.steps, job.steps_run, device)
     after_step: AfterStep | None = None
     if start.mean is None or start.std is None:
         latents = noise * scheduler.init_noise_sigma
     else:
-        begin = (request.steps - job.steps_run) * order
-        timesteps = timesteps[begin:]
-        if hasattr(scheduler, "set_begin_index"):
-            scheduler.set_begin_index(begin)
         init = _init_latents(components, start, generators, start.masked_content)
         latents = scheduler.add_noise(init, noise, timesteps[:1].repeat(noise.shape[0]))
         if start.latent_mask is not None and start.extra_channels is None:
@@ -302,16 +307,18 @@ def _run_batch(
         cancel.raise_if_cancelled()
         return cancel.take_skip()
 
-    def on_step(step: int, current: torch.Tensor, denoised: torch.Tensor | None) -> None:
-        if on_progress is None:
-            return
-        picture = None
-        if preview_every > 0 and step % preview_every == 0:
-            picture = lat.preview(
-                components, denoised if denoised is not None else current, (job.width, job.height)
-            )
-        on_progress(StepProgress(step, job.steps_run, batch, request.batch_count, picture))
+    def progress(done: int, size: tuple[int, int]) -> OnStep:
+        def on_step(step: int, current: torch.Tensor, denoised: torch.Tensor | None) -> None:
+            if on_progress is None:
+                return
+            picture = None
+            if preview_every > 0 and step % preview_every == 0:
+                picture = lat.preview(components, denoised if denoised is not None else current, size)
+            on_progress(StepProgress(done + step, job.total_steps, batch, request.batch_count, picture))
 
+        return on_step
+
+    guided, hires_guided = guides
     outcome = denoise(
         scheduler,
         timesteps,
@@ -320,10 +327,22 @@ def _run_batch(
         steps=job.steps_run,
         generators=generators,
         after_step=after_step,
-        on_step=on_step,
+        on_step=progress(0, (job.width, job.height)),
         should_stop=should_stop,
     )
-    pixels = lat.decode(components, outcome.best_latents, notes)
+    result = outcome.best_latents
+    if job.hires is not None and hires_guided is not None and not outcome.stopped_early:
+        result = second_pass(
+            components,
+            job.request.model_copy(update={"seed": job.seed, "variation_seed": job.variation_seed}),
+            job.hires,
+            upscale(components, result, job.hires, notes),
+            hires_guided,
+            first,
+            on_step=progress(job.steps_run, (job.hires.width, job.hires.height)),
+            should_stop=should_stop,
+        )
+    pixels = lat.decode(components, result, notes)
     return lat.tensor_to_pils(pixels)
 
 

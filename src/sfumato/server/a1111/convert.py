@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from sfumato import __version__
 from sfumato.core.errors import InvalidRequest
 from sfumato.core.request import (
+    HIRES_UPSCALERS,
     SAMPLERS,
     GenerationRequest,
     MaskedContent,
@@ -58,11 +59,6 @@ def _sampler(name: str) -> tuple[str, str | None]:
 
 
 def _unsupported(payload: Txt2ImgRequest) -> None:
-    if payload.enable_hr:
-        raise InvalidRequest(
-            "Hires fix (enable_hr) is not supported by this server yet.",
-            "Send enable_hr: false and upscale the result separately.",
-        )
     unknown = [name for name, value in payload.alwayson_scripts.items() if value not in (None, {}, [])]
     if unknown:
         raise InvalidRequest(
@@ -116,15 +112,46 @@ def _build(fields: dict[str, Any]) -> GenerationRequest:
         raise InvalidRequest(f"Invalid request: {describe_validation_error(error)}.") from None
 
 
+# A1111's hires sampler choice that means "the first pass's".
+_SAME_SAMPLER = ("", "use same sampler")
+
+
+def _hires(payload: Txt2ImgRequest) -> dict[str, Any]:
+    upscaler = payload.hr_upscaler or "Latent"
+    known = {name.lower(): name for name in HIRES_UPSCALERS}
+    if upscaler.strip().lower() not in known:
+        raise InvalidRequest(
+            f"Unknown hires upscaler {upscaler!r}.", f"Choose one of: {', '.join(HIRES_UPSCALERS)}."
+        )
+    hires: dict[str, Any] = {
+        "scale": payload.hr_scale,
+        "resize_x": payload.hr_resize_x,
+        "resize_y": payload.hr_resize_y,
+        "upscaler": known[upscaler.strip().lower()],
+        "steps": payload.hr_second_pass_steps,
+        "denoising_strength": 0.7 if payload.denoising_strength is None else payload.denoising_strength,
+        "prompt": payload.hr_prompt,
+        "negative_prompt": payload.hr_negative_prompt,
+    }
+    if payload.hr_sampler_name and payload.hr_sampler_name.strip().lower() not in _SAME_SAMPLER:
+        hires["sampler"] = _sampler(payload.hr_sampler_name)[0]
+    return hires
+
+
 def txt2img_request(payload: Txt2ImgRequest) -> GenerationRequest:
     _unsupported(payload)
     if payload.script_name:
         raise unknown_script(payload.script_name, ())
-    return _build(_base_fields(payload))
+    fields = _base_fields(payload)
+    if payload.enable_hr:
+        fields["hires"] = _hires(payload)
+    return _build(fields)
 
 
 def img2img_request(payload: Img2ImgRequest) -> GenerationRequest:
     _unsupported(payload)
+    if payload.enable_hr:
+        raise InvalidRequest("Hires fix (enable_hr) is for txt2img.", "Send enable_hr: false to img2img.")
     if not payload.init_images:
         raise InvalidRequest("img2img needs an init image.", "Send it base64-encoded in init_images.")
     if not 0 <= payload.inpainting_fill <= 3:
@@ -194,7 +221,9 @@ def info_json(job: Job, payload: Txt2ImgRequest) -> str:
         "sd_vae_hash": None,
         "seed_resize_from_w": payload.seed_resize_from_w,
         "seed_resize_from_h": payload.seed_resize_from_h,
-        "denoising_strength": payload.denoising_strength,
+        "denoising_strength": request.hires.denoising_strength
+        if request.hires is not None
+        else payload.denoising_strength,
         "extra_generation_params": {}
         if request.schedule_type == "Automatic"
         else {"Schedule type": request.schedule_type},

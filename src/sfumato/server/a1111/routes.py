@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Request
 from PIL import Image
 
 from sfumato.core.errors import InvalidRequest
-from sfumato.core.request import SAMPLERS, GenerationRequest
+from sfumato.core.request import HIRES_UPSCALERS, LATENT_UPSCALERS, SAMPLERS, GenerationRequest
 from sfumato.jobs.model import Job, JobState
 from sfumato.server.a1111.convert import (
     SCHEDULERS,
@@ -221,7 +221,15 @@ def build_router() -> APIRouter:
 
     @router.get("/upscalers")
     def upscalers() -> list[dict[str, Any]]:
-        return []
+        pixel = [name for name in HIRES_UPSCALERS if name not in LATENT_UPSCALERS]
+        return [
+            {"name": name, "model_name": None, "model_path": None, "model_url": None, "scale": 4}
+            for name in pixel
+        ]
+
+    @router.get("/latent-upscale-modes")
+    def latent_upscale_modes() -> list[dict[str, str]]:
+        return [{"name": name} for name in LATENT_UPSCALERS]
 
     @router.post("/png-info", response_model=PngInfoResponse)
     def png_info(payload: PngInfoRequest) -> PngInfoResponse:
