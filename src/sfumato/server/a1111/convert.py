@@ -118,7 +118,8 @@ _SAME_SAMPLER = ("", "use same sampler")
 
 def _hires(payload: Txt2ImgRequest) -> dict[str, Any]:
     upscaler = payload.hr_upscaler or "Latent"
-    known = {name.lower(): name for name in HIRES_UPSCALERS}
+    # A1111's "None" upscaler resizes the picture with Pillow's Lanczos.
+    known = {name.lower(): name for name in HIRES_UPSCALERS} | {"none": "Lanczos"}
     if upscaler.strip().lower() not in known:
         raise InvalidRequest(
             f"Unknown hires upscaler {upscaler!r}.", f"Choose one of: {', '.join(HIRES_UPSCALERS)}."
