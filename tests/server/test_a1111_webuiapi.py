@@ -264,12 +264,12 @@ def test_hires_fix_and_outpainting_scripts_through_the_client(served: Served) ->
         height=64,
         steps=2,
         enable_hr=True,
-        hr_scale=1.5,
+        hr_resize_x=96,
         hr_upscaler=webuiapi.HiResUpscaler.LatentNearest,
         denoising_strength=0.5,
     )
     assert result.image.size == (96, 96)
-    assert "Hires upscale: 1.5" in result.info["infotexts"][0]
+    assert "Hires resize: 96x0, Hires upscaler: Latent (nearest)" in result.info["infotexts"][0]
     assert served.api.txt2img(
         prompt="x", width=64, height=64, steps=2, enable_hr=True, hr_upscaler=webuiapi.HiResUpscaler.none
     ).image.size == (128, 128)
