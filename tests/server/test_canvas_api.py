@@ -202,3 +202,22 @@ def test_a1111_hires_with_an_unknown_upscaler_is_a_422(client: TestClient) -> No
     modes = client.get("/sdapi/v1/latent-upscale-modes").json()
     assert {"name": "Latent (nearest)"} in modes
     assert [u["name"] for u in client.get("/sdapi/v1/upscalers").json()] == ["Lanczos", "Nearest"]
+
+
+def test_xyz_plot_over_the_job_api(client: TestClient) -> None:
+    body = {
+        "request": {"prompt": "a red circle", "steps": 2, "seed": 5},
+        "x": {"name": "cfg scale", "values": [3, 7]},
+        "y": {"name": "seed", "values": [5, 6]},
+    }
+    answer = client.post("/api/xyz", json=body)
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert [job["request"]["cfg_scale"] for job in result["jobs"]] == [3, 7, 3, 7]
+    assert [job["request"]["seed"] for job in result["jobs"]] == [5, 5, 6, 6]
+    grid = _decoded(result["grid"])
+    assert grid.width > 2 * 64 and grid.height > 2 * 64 and "sfumato-xyz" in grid.info
+    bad = client.post("/api/xyz", json={**body, "x": {"name": "cfg scale", "values": ["high"]}})
+    assert bad.status_code == 422 and "cfg_scale" in bad.json()["detail"]
+    unknown = client.post("/api/xyz", json={**body, "z": {"name": "flavour", "values": [1]}})
+    assert unknown.status_code == 422 and "unknown axis 'flavour'" in unknown.json()["detail"]

@@ -356,7 +356,8 @@ def request_fields(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _mount() -> None:
-    import sfumato.cli.canvas  # noqa: F401  (registers outpaint and fix-crop on `app`)
+    import sfumato.cli.canvas
+    import sfumato.cli.xyz  # noqa: F401  (registers xyz on `app`)
     from sfumato.cli.archive import archive_app
     from sfumato.cli.models import models_app
     from sfumato.cli.prompt import prompt_app
