@@ -120,6 +120,10 @@ def test_a1111_outpainting_scripts(
     [
         ("img2img", "SD upscale", [], "The script 'SD upscale' is not available here"),
         ("txt2img", "Poor man's outpainting", [], "is not available here"),
+        ("txt2img", "X/Y/Z plot", [12, "1, 2"], "axis type 12 is not one whose number is the same"),
+        ("txt2img", "X/Y/Z plot", ["Flavour", "1, 2"], "unknown X/Y/Z axis 'Flavour'"),
+        ("txt2img", "X/Y/Z plot", [0, "", [], 4, "1, 2"], "has no X axis"),
+        ("txt2img", "X/Y/Z plot", ["Steps", "1, many"], "steps: Input should be a valid integer"),
         (
             "img2img",
             "Poor man's outpainting",
@@ -139,7 +143,9 @@ def test_unknown_scripts_and_bad_script_args_are_a_422(
 
 
 def test_the_scripts_list_names_the_outpainting_scripts(client: TestClient) -> None:
-    assert client.get("/sdapi/v1/scripts").json()["img2img"] == ["poor man's outpainting", "outpainting mk2"]
+    scripts = client.get("/sdapi/v1/scripts").json()
+    assert scripts["img2img"] == ["poor man's outpainting", "outpainting mk2", "x/y/z plot"]
+    assert scripts["txt2img"] == ["x/y/z plot"]
 
 
 def test_fix_crop_job_grows_the_side_the_subject_touches(client: TestClient) -> None:
@@ -221,3 +227,26 @@ def test_xyz_plot_over_the_job_api(client: TestClient) -> None:
     assert bad.status_code == 422 and "cfg_scale" in bad.json()["detail"]
     unknown = client.post("/api/xyz", json={**body, "z": {"name": "flavour", "values": [1]}})
     assert unknown.status_code == 422 and "unknown axis 'flavour'" in unknown.json()["detail"]
+
+
+def test_a1111_xyz_plot_script(client: TestClient) -> None:
+    payload = {
+        "prompt": "a red circle",
+        "steps": 2,
+        "seed": 8,
+        "width": 64,
+        "height": 64,
+        "script_name": "X/Y/Z plot",
+        # x: Steps 1-3 (a range), y: CFG Scale by label, z: nothing; draw legend, include lone images
+        "script_args": [4, "1-3", [], "CFG Scale", "3, 7", [], 0, "", [], True, True, False, False],
+    }
+    answer = client.post("/sdapi/v1/txt2img", json=payload)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert len(body["images"]) == 1 + 6  # the grid, then every cell
+    grid, cells = _decoded(body["images"][0]), [_decoded(b) for b in body["images"][1:]]
+    assert grid.width > 3 * 64 and grid.height > 2 * 64
+    assert all(cell.size == (64, 64) for cell in cells)
+    texts = json.loads(body["info"])["infotexts"][1:]
+    assert "Steps: 1," in texts[0] and "CFG scale: 3," in texts[0]
+    assert "Steps: 3," in texts[2] and "CFG scale: 7," in texts[5]

@@ -33,30 +33,34 @@ def output_path(ctx: ServerContext, path: str) -> Path:
     return file if file.is_relative_to(outputs) else safe_child(outputs, path)
 
 
+async def run_plot_jobs(ctx: ServerContext, plot: XYZPlot, priority: int = 0) -> tuple[list[Job], Path]:
+    """Queue a job per cell (all checked first), wait for them, save the grid; returns the jobs and grid."""
+    from PIL import Image
+
+    from sfumato.jobs.xyz import plot_cells, save_plot_grid
+
+    cells = plot_cells(plot)
+    checked = [await asyncio.to_thread(checked_request, ctx, cell) for _, cell in cells]
+    submitted = [await asyncio.to_thread(ctx.queue.submit, cell, priority) for cell in checked]
+    jobs = [await ctx.queue.wait_async(job.id) for job in submitted]
+    failed = next((job for job in jobs if job.state is not JobState.finished or not job.images), None)
+    if failed is not None:
+        raise InvalidRequest(f"A cell of the plot did not render: {failed.error or failed.state.value}.")
+    files = [output_path(ctx, job.images[0].path) for job in jobs]
+    pictures = {index: Image.open(file).convert("RGB") for (index, _), file in zip(cells, files, strict=True)}
+    relative = [str(file.relative_to(ctx.settings.outputs.resolve())) for file in files]
+    grid = await asyncio.to_thread(save_plot_grid, ctx.settings, plot, cells, pictures, relative)
+    return jobs, grid
+
+
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["Sfumato"])
 
     @router.post("/xyz", response_model=PlotResult)
     async def xyz(request: Request, body: SubmitPlot) -> PlotResult:
-        from PIL import Image
-
-        from sfumato.jobs.xyz import plot_cells, save_plot_grid
-
         ctx: ServerContext = request.app.state.context
         plot = XYZPlot.model_validate(body.model_dump(exclude={"priority"}))
-        cells = plot_cells(plot)
-        checked = [await asyncio.to_thread(checked_request, ctx, cell) for _, cell in cells]
-        submitted = [await asyncio.to_thread(ctx.queue.submit, cell, body.priority) for cell in checked]
-        jobs = [await ctx.queue.wait_async(job.id) for job in submitted]
-        failed = next((job for job in jobs if job.state is not JobState.finished or not job.images), None)
-        if failed is not None:
-            raise InvalidRequest(f"A cell of the plot did not render: {failed.error or failed.state.value}.")
-        files = [output_path(ctx, job.images[0].path) for job in jobs]
-        pictures = {
-            index: Image.open(file).convert("RGB") for (index, _), file in zip(cells, files, strict=True)
-        }
-        relative = [str(file.relative_to(ctx.settings.outputs.resolve())) for file in files]
-        grid = await asyncio.to_thread(save_plot_grid, ctx.settings, plot, cells, pictures, relative)
+        jobs, grid = await run_plot_jobs(ctx, plot, body.priority)
         return PlotResult(
             grid=base64.b64encode(grid.read_bytes()).decode(),
             grid_path=str(grid.resolve().relative_to(ctx.settings.outputs.resolve())),

@@ -20,7 +20,7 @@ from sfumato.core.request import (
 )
 from sfumato.jobs.model import Job
 from sfumato.server.a1111.schemas import Img2ImgRequest, Txt2ImgRequest
-from sfumato.server.a1111.scripts import IMG2IMG_SCRIPTS, outpaint_fields, unknown_script
+from sfumato.server.a1111.scripts import IMG2IMG_SCRIPTS, TXT2IMG_SCRIPTS, outpaint_fields, unknown_script
 from sfumato.server.submit import as_data_uri
 
 # A1111's scheduler names (and labels) -> Sfumato's schedule types.
@@ -142,7 +142,7 @@ def _hires(payload: Txt2ImgRequest) -> dict[str, Any]:
 def txt2img_request(payload: Txt2ImgRequest) -> GenerationRequest:
     _unsupported(payload)
     if payload.script_name:
-        raise unknown_script(payload.script_name, ())
+        raise unknown_script(payload.script_name, TXT2IMG_SCRIPTS)
     fields = _base_fields(payload)
     if payload.enable_hr:
         fields["hires"] = _hires(payload)

@@ -12,6 +12,7 @@ Argument orders, from each script's documented UI (what its `ui()` returns, in o
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sfumato.core.errors import InvalidRequest
@@ -19,7 +20,8 @@ from sfumato.core.request import MaskedContent, OutpaintFill
 
 POOR_MANS = "poor man's outpainting"
 MK2 = "outpainting mk2"
-IMG2IMG_SCRIPTS = ("Poor man's outpainting", "Outpainting mk2")
+IMG2IMG_SCRIPTS = ("Poor man's outpainting", "Outpainting mk2", "X/Y/Z plot")
+TXT2IMG_SCRIPTS = ("X/Y/Z plot",)
 _DIRECTIONS = {"left": "left", "right": "right", "up": "top", "down": "bottom"}
 _ALL_DIRECTIONS = list(_DIRECTIONS)
 _KINDS = {int: "a whole number", float: "a number", list: "a list"}
@@ -87,3 +89,84 @@ def outpaint_fields(script_name: str, args: list[Any]) -> dict[str, Any] | None:
         outpaint = {**_sides(pixels, directions, 3), "fill": OutpaintFill.blurred_mirror, "seam": 2 * blur}
         return {"outpaint": outpaint, "masked_content": MaskedContent.original}
     return None
+
+
+XYZ = "x/y/z plot"
+# A1111's X/Y/Z axis types by label -> our axis names. Only the first five keep their index in
+# every A1111 version (the list differs between txt2img and img2img after them), so the others
+# must come by label.
+_XYZ_AXES: dict[str, str | None] = {
+    "nothing": None,
+    "seed": "seed",
+    "var. seed": "variation seed",
+    "var. strength": "variation strength",
+    "steps": "steps",
+    "cfg scale": "cfg scale",
+    "prompt s/r": "prompt s/r",
+    "sampler": "sampler",
+    "schedule type": "schedule type",
+    "checkpoint name": "checkpoint",
+    "vae": "vae",
+    "denoising": "denoising",
+    "clip skip": "clip skip",
+}
+_XYZ_STABLE_INDICES = ("nothing", "seed", "var. seed", "var. strength", "steps")
+_RANGE = re.compile(r"^\s*(-?\d+)\s*-\s*(-?\d+)\s*$")
+
+
+def is_xyz(script_name: str | None) -> bool:
+    return bool(script_name) and str(script_name).strip().lower() == XYZ
+
+
+def _xyz_axis_name(kind: Any, index: int) -> str | None:
+    if isinstance(kind, int) and not isinstance(kind, bool):
+        if 0 <= kind < len(_XYZ_STABLE_INDICES):
+            return _XYZ_AXES[_XYZ_STABLE_INDICES[kind]]
+        raise InvalidRequest(
+            f"script_args[{index}]: axis type {kind} is not one whose number is the same in every A1111 version.",
+            f"Send the axis by its label, one of: {', '.join(label.title() for label in _XYZ_AXES)}.",
+        )
+    label = str(kind).strip().lower()
+    if label not in _XYZ_AXES:
+        raise InvalidRequest(
+            f"script_args[{index}]: unknown X/Y/Z axis {kind!r}.",
+            f"Choose one of: {', '.join(label.title() for label in _XYZ_AXES)}.",
+        )
+    return _XYZ_AXES[label]
+
+
+def _xyz_values(text: Any, dropdown: Any) -> list[str]:
+    if isinstance(dropdown, list) and dropdown and not str(text or "").strip():
+        return [str(value) for value in dropdown]
+    values: list[str] = []
+    for item in str(text or "").split(","):
+        if match := _RANGE.match(item):
+            start, end = int(match[1]), int(match[2])
+            step = 1 if end >= start else -1
+            values += [str(v) for v in range(start, end + step, step)]
+        elif item.strip():
+            values.append(item.strip())
+    return values
+
+
+def xyz_axes(args: list[Any]) -> tuple[dict[str, Any], bool]:
+    """The axes of A1111's X/Y/Z plot script_args ([x type, x values, x dropdown, y …, z …, draw legend,
+    include lone images, …]) and whether the cells are sent back beside the grid."""
+    axes: dict[str, Any] = {}
+    for position, axis in enumerate("xyz"):
+        kind, text, dropdown = [*args[3 * position : 3 * position + 3], 0, "", []][:3]
+        name = _xyz_axis_name(kind if kind is not None else 0, 3 * position)
+        if name is None:
+            continue
+        values = _xyz_values(text, dropdown)
+        if not values:
+            raise InvalidRequest(
+                f"The X/Y/Z plot's {axis} axis ({name}) has no values.", "Give them comma-separated."
+            )
+        axes[axis] = {"name": name, "values": values}
+    if "x" not in axes:
+        raise InvalidRequest(
+            "The X/Y/Z plot has no X axis.", "Give script_args[0] an axis type and [1] its values."
+        )
+    lone = bool(args[10]) if len(args) > 10 and args[10] is not None else False
+    return axes, lone
