@@ -143,3 +143,16 @@ def test_generate_with_hires_fix_and_its_recall(tiny_model_folder: Path, tmp_pat
     assert plain.exit_code == 0 and Image.open(plain.stdout.strip()).size == (128, 128)
     bad = runner.invoke(app, ["generate", "a castle", "--hr-upscaler", "ESRGAN", *model])
     assert bad.exit_code == 1 and "unknown upscaler 'ESRGAN'" in bad.stderr
+
+
+def test_outpaint_to_an_aspect_ratio(tiny_model_folder: Path, picture: Path, tmp_path: Path) -> None:
+    model = ["--model", str(tiny_model_folder), *FAST, "-o", str(tmp_path / "out")]
+    result = runner.invoke(app, ["outpaint", str(picture), "--aspect", "16:9", "a castle", *model])
+    assert result.exit_code == 0, result.stderr
+    with Image.open(result.stdout.strip()) as wide:
+        assert wide.size == (112, 64)  # 16:9 of a 64-pixel height is 113.8: 24 pixels on each side
+        recipe = json.loads(wide.info["sfumato"])["request"]
+    assert recipe["outpaint"]["left"] == recipe["outpaint"]["right"] == 24
+    assert recipe["init_image"] == str(picture.resolve())
+    bad = runner.invoke(app, ["outpaint", str(picture), "--aspect", "wide", "a castle", *model])
+    assert bad.exit_code == 1 and "is not W:H" in bad.stderr

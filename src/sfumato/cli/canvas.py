@@ -69,6 +69,9 @@ def outpaint(
     bottom: Annotated[int, _pixels("Pixels to add below.")] = 0,
     left: Annotated[int, _pixels("Pixels to add on the left.")] = 0,
     right: Annotated[int, _pixels("Pixels to add on the right.")] = 0,
+    aspect: Annotated[
+        str | None, typer.Option("--aspect", help="Grow evenly to this aspect ratio (W:H), instead of sides.")
+    ] = None,
     fill: Fill = None,
     seam: Seam = None,
     strength: Strength = None,
@@ -91,11 +94,19 @@ def outpaint(
     prompt, negative = picture_prompts(picture, prompt, negative)
     values = request_fields(locals())
     sides: dict[str, Any] = {"top": top, "bottom": bottom, "left": left, "right": right}
+    if aspect is not None:
+        from sfumato.core.images import load_image
+        from sfumato.core.request import aspect_sides
+
+        if any(sides.values()):
+            fail("Give either --aspect or the sides to grow, not both.")
+        sides |= aspect_sides(load_image(str(picture), "picture").size, aspect)
     if fill is not None:
         sides["fill"] = fill
     if seam is not None:
         sides["seam"] = seam
-    values |= {"init_image": str(picture), "outpaint": sides}
+    # The recipe keeps the picture's full path, so that --from finds it from any folder.
+    values |= {"init_image": str(picture.resolve()), "outpaint": sides}
     run_and_report(build_request(None, values), settings_for(output_dir), image_format, as_json)
 
 
@@ -124,5 +135,5 @@ def fix_crop(
     """Complete a subject cut off by the frame: outpaint the side it touches, with the picture's own recipe."""
     from sfumato.jobs.fix_crop import fix_crop_request
 
-    request = fix_crop_request(str(picture), side, request_fields(locals()))
+    request = fix_crop_request(str(picture.resolve()), side, request_fields(locals()))
     run_and_report(request, settings_for(output_dir), image_format, as_json)

@@ -154,6 +154,24 @@ class Hires(BaseModel):
         return max(MIN_SIDE, min(MAX_SIDE, x - x % 8)), max(MIN_SIDE, min(MAX_SIDE, y - y % 8))
 
 
+def aspect_sides(size: tuple[int, int], aspect: str) -> dict[str, int]:
+    """The sides to grow (evenly, on the short dimension) to bring ``size`` to ``aspect`` ("16:9"), as
+    near as whole multiples of 8 on each side allow."""
+    width_part, colon, height_part = aspect.partition(":")
+    try:
+        ratio = float(width_part) / float(height_part)
+    except (ValueError, ZeroDivisionError):
+        ratio = 0.0
+    if not colon or ratio <= 0:
+        raise InvalidRequest(f"The aspect ratio {aspect!r} is not W:H.", "Write it as 16:9, 3:2 or 1:1.")
+    width, height = size
+    if width / height < ratio:
+        half = max(8, round((height * ratio - width) / 16) * 8)
+        return {"left": half, "right": half}
+    half = max(8, round((width / ratio - height) / 16) * 8)
+    return {"top": half, "bottom": half}
+
+
 def check_canvas(width: int, height: int, max_side: int) -> None:
     """Raises InvalidRequest when an outpainted canvas is larger than the configured maximum."""
     if max(width, height) > max_side:
