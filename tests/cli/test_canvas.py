@@ -156,3 +156,14 @@ def test_outpaint_to_an_aspect_ratio(tiny_model_folder: Path, picture: Path, tmp
     assert recipe["init_image"] == str(picture.resolve())
     bad = runner.invoke(app, ["outpaint", str(picture), "--aspect", "wide", "a castle", *model])
     assert bad.exit_code == 1 and "is not W:H" in bad.stderr
+
+
+def test_upscale_tiled(tiny_model_folder: Path, picture: Path, tmp_path: Path) -> None:
+    model = ["--model", str(tiny_model_folder), *FAST, "-o", str(tmp_path / "out")]
+    result = runner.invoke(app, ["upscale", str(picture), "a castle", "--scale", "2", "--tiled", *model])
+    assert result.exit_code == 0, result.stderr
+    with Image.open(result.stdout.strip()) as big:
+        assert big.size == (128, 128)
+        assert json.loads(big.info["sfumato"])["request"]["upscale"]["scale"] == 2
+    bad = runner.invoke(app, ["upscale", str(picture), "a castle", "--scale", "2", "--tile", "256", *model])
+    assert bad.exit_code == 1 and "larger than the upscaled picture" in bad.stderr

@@ -89,6 +89,7 @@ def test_sfumato_api_refuses_a_canvas_past_the_maximum(client: TestClient) -> No
         ("Poor man's outpainting", [16, 4, 1, ["left", "up"]], (80, 80)),
         ("Outpainting mk2", ["", 8, 8, ["down"], 1.0, 0.05], (64, 72)),
         ("poor man's outpainting", [], (320, 320)),  # defaults: 128 on all four sides, past 256
+        ("SD upscale", [None, 16, 1, 2.0], (128, 128)),
     ],
 )
 def test_a1111_outpainting_scripts(
@@ -118,7 +119,8 @@ def test_a1111_outpainting_scripts(
 @pytest.mark.parametrize(
     ("route", "script", "args", "expected"),
     [
-        ("img2img", "SD upscale", [], "The script 'SD upscale' is not available here"),
+        ("img2img", "Ultimate SD upscale", [], "The script 'Ultimate SD upscale' is not available here"),
+        ("img2img", "SD upscale", [None, 16, 5, 2.0], "upscaler 5 is not available here"),
         ("txt2img", "Poor man's outpainting", [], "is not available here"),
         ("txt2img", "X/Y/Z plot", [12, "1, 2"], "axis type 12 is not one whose number is the same"),
         ("txt2img", "X/Y/Z plot", ["Flavour", "1, 2"], "unknown X/Y/Z axis 'Flavour'"),
@@ -144,7 +146,7 @@ def test_unknown_scripts_and_bad_script_args_are_a_422(
 
 def test_the_scripts_list_names_the_outpainting_scripts(client: TestClient) -> None:
     scripts = client.get("/sdapi/v1/scripts").json()
-    assert scripts["img2img"] == ["poor man's outpainting", "outpainting mk2", "x/y/z plot"]
+    assert scripts["img2img"] == ["poor man's outpainting", "outpainting mk2", "sd upscale", "x/y/z plot"]
     assert scripts["txt2img"] == ["x/y/z plot"]
 
 

@@ -1,4 +1,4 @@
-"""Commands that grow a picture's canvas: `sfumato outpaint`, `sfumato fix-crop`."""
+"""Commands that grow a picture: `sfumato outpaint`, `sfumato fix-crop`, `sfumato upscale`."""
 
 from __future__ import annotations
 
@@ -137,3 +137,46 @@ def fix_crop(
 
     request = fix_crop_request(str(picture.resolve()), side, request_fields(locals()))
     run_and_report(request, settings_for(output_dir), image_format, as_json)
+
+
+@app.command()
+def upscale(
+    picture: Annotated[Path, typer.Argument(help="The picture to enlarge.", exists=True, dir_okay=False)],
+    prompt: Prompt = None,
+    scale: Annotated[float, typer.Option("--scale", help="Enlarge by (e.g. 2 or 4).")] = 2.0,
+    tiled: Annotated[
+        bool, typer.Option("--tiled/--no-tiled", help="Re-render tile by tile (the only mode so far).")
+    ] = True,
+    overlap: Annotated[
+        int | None, typer.Option("--overlap", help="Pixels neighbouring tiles share (32).")
+    ] = None,
+    tile: Annotated[
+        int | None, typer.Option("--tile", help="Tile side; default: the model's native size.")
+    ] = None,
+    strength: Annotated[
+        float, typer.Option("--strength", help="Denoising of each tile (low keeps it).")
+    ] = 0.2,
+    negative: Negative = None,
+    steps: Steps = None,
+    cfg: Cfg = None,
+    sampler: Sampler = None,
+    schedule: Schedule = None,
+    seed: Seed = None,
+    model: Model = None,
+    vae: Vae = None,
+    image_format: Format = "png",
+    output_dir: OutputDir = None,
+    as_json: Json = False,
+) -> None:
+    """Enlarge a picture with new detail: Lanczos, then every overlapping tile re-rendered and blended."""
+    if not tiled:
+        fail("Only tiled upscaling is available; leave out --no-tiled.")
+    prompt, negative = picture_prompts(picture, prompt, negative)
+    values = request_fields(locals())
+    settings: dict[str, Any] = {"scale": scale}
+    if overlap is not None:
+        settings["overlap"] = overlap
+    if tile is not None:
+        settings["tile"] = tile
+    values |= {"init_image": str(picture.resolve()), "upscale": settings}
+    run_and_report(build_request(None, values), settings_for(output_dir), image_format, as_json)

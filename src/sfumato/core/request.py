@@ -46,6 +46,7 @@ class Mode(enum.StrEnum):
     img2img = "img2img"
     inpaint = "inpaint"
     outpaint = "outpaint"
+    upscale = "upscale"
 
 
 class OutpaintFill(enum.StrEnum):
@@ -154,6 +155,29 @@ class Hires(BaseModel):
         return max(MIN_SIDE, min(MAX_SIDE, x - x % 8)), max(MIN_SIDE, min(MAX_SIDE, y - y % 8))
 
 
+class Upscale(BaseModel):
+    """Tiled upscaling (A1111's "SD upscale"): the init picture enlarged with Lanczos, then re-rendered
+    tile by tile (img2img at the request's denoising strength, tiles of the model's native size that
+    overlap), the overlaps blended along linear feathers, so the enlargement gains detail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scale: float = Field(default=2.0, gt=1.0, le=8.0)
+    overlap: int = Field(default=32, ge=0, le=512, description="Pixels neighbouring tiles share.")
+    tile: int | None = Field(default=None, ge=64, le=MAX_SIDE, description="Tile side; None = native size.")
+
+    def size(self, size: tuple[int, int]) -> tuple[int, int]:
+        """The enlarged size of a picture of ``size`` (down to multiples of 8)."""
+        return max(8, int(size[0] * self.scale) // 8 * 8), max(8, int(size[1] * self.scale) // 8 * 8)
+
+    @field_validator("tile")
+    @classmethod
+    def _tile_multiple_of_8(cls, value: int | None) -> int | None:
+        if value is not None and value % 8:
+            raise ValueError(f"{value} is not a multiple of 8; try {round(value / 8) * 8}")
+        return value
+
+
 def aspect_sides(size: tuple[int, int], aspect: str) -> dict[str, int]:
     """The sides to grow (evenly, on the short dimension) to bring ``size`` to ``aspect`` ("16:9"), as
     near as whole multiples of 8 on each side allow."""
@@ -172,12 +196,22 @@ def aspect_sides(size: tuple[int, int], aspect: str) -> dict[str, int]:
     return {"top": half, "bottom": half}
 
 
+def grown_size(request: GenerationRequest, size: tuple[int, int]) -> tuple[int, int]:
+    """The size an outpaint or upscale request makes of an init picture of ``size``."""
+    if request.outpaint is not None:
+        width, height, _, _ = request.outpaint.canvas(size)
+        return width, height
+    if request.upscale is not None:
+        return request.upscale.size(size)
+    return size
+
+
 def check_canvas(width: int, height: int, max_side: int) -> None:
-    """Raises InvalidRequest when an outpainted canvas is larger than the configured maximum."""
+    """Raises InvalidRequest when an outpainted or upscaled picture is larger than the configured maximum."""
     if max(width, height) > max_side:
         raise InvalidRequest(
-            f"The outpainted canvas would be {width}x{height} pixels; the maximum is {max_side} a side.",
-            "Outpaint by less, or raise max_canvas_side in the settings.",
+            f"The grown picture would be {width}x{height} pixels; the maximum is {max_side} a side.",
+            "Grow it by less, or raise max_canvas_side in the settings.",
         )
 
 
@@ -235,6 +269,7 @@ class GenerationRequest(BaseModel):
         default=None, description="Grow the init picture's canvas and render the new area."
     )
     hires: Hires | None = Field(default=None, description="Hires fix (text to image only).")
+    upscale: Upscale | None = Field(default=None, description="Tiled upscaling of the init picture.")
     fix_crop: bool = Field(
         default=False,
         description="After the render, outpaint the side where the main subject is cut off by the frame.",
@@ -300,6 +335,8 @@ class GenerationRequest(BaseModel):
             raise ValueError("outpainting needs the picture to grow; give it as the init image")
         if self.hires is not None and self.init_image is not None:
             raise ValueError("hires fix is for text to image; for a picture, use img2img at the larger size")
+        if self.upscale is not None and (self.init_image is None or self.mask or self.outpaint):
+            raise ValueError("tiled upscaling takes an init picture alone, without a mask or outpainting")
         if self.outpaint is not None and self.mask is not None:
             raise ValueError("outpainting makes its own mask; give either a mask or outpaint sides, not both")
         return self
@@ -308,6 +345,8 @@ class GenerationRequest(BaseModel):
     def mode(self) -> Mode:
         if self.outpaint is not None:
             return Mode.outpaint
+        if self.upscale is not None:
+            return Mode.upscale
         if self.mask is not None:
             return Mode.inpaint
         if self.init_image is not None:

@@ -116,6 +116,17 @@ def generate(
     from sfumato.models.lora import applied_loras, format_hashes
     from sfumato.prompts.networks import default_resolver, prompt_loras
 
+    if request.upscale is not None:
+        from sfumato.engine.tiled_upscale import upscale_tiled
+
+        return upscale_tiled(
+            components,
+            request,
+            on_progress=on_progress,
+            cancel=cancel,
+            preview_every=preview_every,
+            resolve=resolve,
+        )
     job = plan(components, request)
     resolve = resolve or default_resolver()
     _, schedule_note = resolve_schedule(request.sampler, request.schedule_type)

@@ -37,12 +37,12 @@ class RunOutput:
 
 def check_limits(settings: Settings, request: GenerationRequest) -> None:
     """What the settings forbid, checked before any model is loaded or file written."""
-    if request.outpaint is not None and request.init_image is not None:
+    if request.init_image is not None and (request.outpaint or request.upscale):
         from sfumato.core.images import load_image
-        from sfumato.core.request import check_canvas
+        from sfumato.core.request import check_canvas, grown_size
 
-        width, height, _, _ = request.outpaint.canvas(load_image(request.init_image, "init image").size)
-        check_canvas(width, height, settings.max_canvas_side)
+        size = load_image(request.init_image, "init image").size
+        check_canvas(*grown_size(request, size), settings.max_canvas_side)
 
 
 def run_request(

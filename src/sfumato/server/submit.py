@@ -9,7 +9,7 @@ from PIL import Image, UnidentifiedImageError
 
 from sfumato.core.errors import ImageReadError, InvalidRequest
 from sfumato.core.images import MAX_PIXELS, decode_data_uri, load_image
-from sfumato.core.request import GenerationRequest, check_canvas
+from sfumato.core.request import GenerationRequest, check_canvas, grown_size
 from sfumato.server.catalog import find
 from sfumato.server.context import ServerContext
 from sfumato.server.paths import check_prompt_networks
@@ -58,9 +58,8 @@ def checked_request(ctx: ServerContext, request: GenerationRequest) -> Generatio
                 "File paths are not accepted over the network.",
             )
         image = open_client_image(ref, what)
-        if field == "init_image" and request.outpaint is not None:
-            width, height, _, _ = request.outpaint.canvas(image.size)
-            check_canvas(width, height, ctx.settings.max_canvas_side)
+        if field == "init_image" and (request.outpaint or request.upscale):
+            check_canvas(*grown_size(request, image.size), ctx.settings.max_canvas_side)
     check_prompt_networks(request.prompt)
     check_prompt_networks(request.negative_prompt)
     if request.model is not None:

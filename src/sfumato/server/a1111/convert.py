@@ -20,7 +20,7 @@ from sfumato.core.request import (
 )
 from sfumato.jobs.model import Job
 from sfumato.server.a1111.schemas import Img2ImgRequest, Txt2ImgRequest
-from sfumato.server.a1111.scripts import IMG2IMG_SCRIPTS, TXT2IMG_SCRIPTS, outpaint_fields, unknown_script
+from sfumato.server.a1111.scripts import IMG2IMG_SCRIPTS, TXT2IMG_SCRIPTS, image_script_fields, unknown_script
 from sfumato.server.submit import as_data_uri
 
 # A1111's scheduler names (and labels) -> Sfumato's schedule types.
@@ -164,10 +164,10 @@ def img2img_request(payload: Img2ImgRequest) -> GenerationRequest:
     fields["init_image"] = as_data_uri(payload.init_images[0])
     fields["denoising_strength"] = 0.75 if payload.denoising_strength is None else payload.denoising_strength
     if payload.script_name:
-        script = outpaint_fields(payload.script_name, payload.script_args)
+        script = image_script_fields(payload.script_name, payload.script_args)
         if script is None:
             raise unknown_script(payload.script_name, IMG2IMG_SCRIPTS)
-        # The script grows the picture's canvas: its size decides, not the payload's width/height.
+        # The script grows or enlarges the picture: its size decides, not the payload's width/height.
         del fields["width"], fields["height"]
         fields |= script
     if payload.mask:

@@ -8,6 +8,10 @@ Argument orders, from each script's documented UI (what its `ui()` returns, in o
 - "Outpainting mk2": an information label (ignored), pixels to expand (default 128), mask blur
   (default 8), directions, fall-off exponent and colour variation of its matched noise. The matched
   noise is ours to choose: its new area starts as our blurred mirror, and the last two are ignored.
+- "SD upscale": an information label (ignored), tile overlap (default 64), upscaler (an index into
+  the server's upscalers; 0 None and 1 Lanczos, which is what enlarges here), scale factor (default 2).
+- "X/Y/Z plot": for x, y and z in turn the axis type, its values (comma-separated text) and its
+  dropdown choices; then draw legend, include lone images, include sub-grids, no fixed seeds, …
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from sfumato.core.request import MaskedContent, OutpaintFill
 
 POOR_MANS = "poor man's outpainting"
 MK2 = "outpainting mk2"
-IMG2IMG_SCRIPTS = ("Poor man's outpainting", "Outpainting mk2", "X/Y/Z plot")
+IMG2IMG_SCRIPTS = ("Poor man's outpainting", "Outpainting mk2", "SD upscale", "X/Y/Z plot")
+SD_UPSCALE = "sd upscale"
 TXT2IMG_SCRIPTS = ("X/Y/Z plot",)
 _DIRECTIONS = {"left": "left", "right": "right", "up": "top", "down": "bottom"}
 _ALL_DIRECTIONS = list(_DIRECTIONS)
@@ -65,8 +70,8 @@ def _sides(pixels: int, directions: list[Any], index: int) -> dict[str, int]:
     return sides
 
 
-def outpaint_fields(script_name: str, args: list[Any]) -> dict[str, Any] | None:
-    """Request fields for an outpainting script, or None when ``script_name`` is not one."""
+def image_script_fields(script_name: str, args: list[Any]) -> dict[str, Any] | None:
+    """Request fields for an outpainting or upscaling script, or None when ``script_name`` is not one."""
     name = script_name.strip().lower()
     if name == POOR_MANS:
         pixels = _arg(args, 0, 128, "pixels to expand", int)
@@ -88,6 +93,17 @@ def outpaint_fields(script_name: str, args: list[Any]) -> dict[str, Any] | None:
         _arg(args, 5, 0.05, "color variation", float)
         outpaint = {**_sides(pixels, directions, 3), "fill": OutpaintFill.blurred_mirror, "seam": 2 * blur}
         return {"outpaint": outpaint, "masked_content": MaskedContent.original}
+    if name == SD_UPSCALE:
+        # [information label, tile overlap (64), upscaler (index; 0 None and 1 Lanczos), scale factor (2)]
+        overlap = _arg(args, 1, 64, "tile overlap", int)
+        upscaler = _arg(args, 2, 1, "upscaler", int)
+        scale = _arg(args, 3, 2.0, "scale factor", float)
+        if upscaler not in (0, 1):
+            raise InvalidRequest(
+                f"script_args[2]: upscaler {upscaler} is not available here.",
+                "Send 0 (None) or 1 (Lanczos): the picture is enlarged with Lanczos before its tiles are re-rendered.",
+            )
+        return {"upscale": {"scale": scale, "overlap": overlap}}
     return None
 
 
