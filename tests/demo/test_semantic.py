@@ -285,7 +285,9 @@ HIRES_PROMPTS = (
 )
 
 
-@pytest.mark.parametrize("upscaler", ["Lanczos", "Latent (bicubic antialiased)"])
+@pytest.mark.parametrize(
+    "upscaler", ["Lanczos", pytest.param("Latent (bicubic antialiased)", marks=pytest.mark.slow)]
+)
 def test_hires_fix_96_to_192_keeps_the_judged_facts_of_the_first_pass(components: Any, upscaler: str) -> None:
     # Measured (4 prompts x 3 seeds): the facts held in 12/12 at denoise 0.1 and 0.15 for both
     # upscalers, 11/12 (Lanczos) and 9/12 (latent) at 0.2. The demo model only knows 96x96, so a

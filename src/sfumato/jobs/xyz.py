@@ -36,6 +36,13 @@ def plot_cells(plot: XYZPlot) -> list[Cell]:
     return plot.model_copy(update={"request": fixed}).cells()
 
 
+def open_rgb(path: Path) -> Image.Image:
+    from PIL import Image
+
+    with Image.open(path) as picture:
+        return picture.convert("RGB")
+
+
 def grid_picture(plot: XYZPlot, pictures: dict[tuple[int, int, int], Image.Image]) -> Image.Image:
     from sfumato.engine.grid import labelled_grid
 
@@ -89,7 +96,6 @@ def run_plot(
     image_format: ImageFormat = "png",
 ) -> PlotOutput:
     """Every cell is checked before the first is rendered, so a bad value writes nothing."""
-    from PIL import Image
 
     from sfumato.jobs.runner import check_limits, run_request
     from sfumato.models.cache import ModelCache
@@ -106,9 +112,6 @@ def run_plot(
         )
         saved.append(output.pictures[0])
         notes += [note for note in output.notes if note not in notes]
-    pictures = {
-        index: Image.open(picture.file).convert("RGB")
-        for (index, _), picture in zip(cells, saved, strict=True)
-    }
+    pictures = {index: open_rgb(picture.file) for (index, _), picture in zip(cells, saved, strict=True)}
     files = [str(picture.record.path) for picture in saved]
     return PlotOutput(grid=save_plot_grid(settings, plot, cells, pictures, files), cells=saved, notes=notes)

@@ -35,9 +35,7 @@ def output_path(ctx: ServerContext, path: str) -> Path:
 
 async def run_plot_jobs(ctx: ServerContext, plot: XYZPlot, priority: int = 0) -> tuple[list[Job], Path]:
     """Queue a job per cell (all checked first), wait for them, save the grid; returns the jobs and grid."""
-    from PIL import Image
-
-    from sfumato.jobs.xyz import plot_cells, save_plot_grid
+    from sfumato.jobs.xyz import open_rgb, plot_cells, save_plot_grid
 
     cells = plot_cells(plot)
     checked = [await asyncio.to_thread(checked_request, ctx, cell) for _, cell in cells]
@@ -47,7 +45,7 @@ async def run_plot_jobs(ctx: ServerContext, plot: XYZPlot, priority: int = 0) ->
     if failed is not None:
         raise InvalidRequest(f"A cell of the plot did not render: {failed.error or failed.state.value}.")
     files = [output_path(ctx, job.images[0].path) for job in jobs]
-    pictures = {index: Image.open(file).convert("RGB") for (index, _), file in zip(cells, files, strict=True)}
+    pictures = {index: open_rgb(file) for (index, _), file in zip(cells, files, strict=True)}
     relative = [str(file.relative_to(ctx.settings.outputs.resolve())) for file in files]
     grid = await asyncio.to_thread(save_plot_grid, ctx.settings, plot, cells, pictures, relative)
     return jobs, grid
