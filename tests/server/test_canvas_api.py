@@ -252,3 +252,28 @@ def test_a1111_xyz_plot_script(client: TestClient) -> None:
     texts = json.loads(body["info"])["infotexts"][1:]
     assert "Steps: 1," in texts[0] and "CFG scale: 3," in texts[0]
     assert "Steps: 3," in texts[2] and "CFG scale: 7," in texts[5]
+
+
+@pytest.mark.parametrize(
+    ("fields", "size"),
+    [
+        ({"init_image": to_data_uri(_picture()), "upscale": {"scale": 2, "overlap": 16}}, (128, 128)),
+        ({"width": 64, "height": 64, "hires": {"scale": 1.5, "upscaler": "Lanczos"}}, (96, 96)),
+    ],
+    ids=["upscale", "hires"],
+)
+def test_sfumato_api_runs_upscale_and_hires_jobs(
+    client: TestClient, fields: dict[str, Any], size: tuple[int, int]
+) -> None:
+    submitted = client.post(
+        "/api/jobs", json={"request": {"prompt": "a boat", "steps": 2, "seed": 1, **fields}}
+    )
+    assert submitted.status_code == 202, submitted.text
+    job = _finished(client, submitted.json()["id"])
+    assert job["state"] == "finished", job
+    with Image.open(io.BytesIO(client.get(f"/api/jobs/{job['id']}/images/0").content)) as saved:
+        assert saved.size == size
+    too_big = {**fields, "upscale": {"scale": 8}} if "upscale" in fields else None
+    if too_big is not None:
+        refused = client.post("/api/jobs", json={"request": {"prompt": "x", **too_big}})
+        assert refused.status_code == 422 and "512x512" in refused.json()["detail"]
