@@ -7,7 +7,7 @@ import pytest
 from sfumato import __version__
 from sfumato.archive.infotext import infotext, parse_infotext, request_from_infotext
 from sfumato.core.errors import InvalidRequest
-from sfumato.core.request import GenerationRequest
+from sfumato.core.request import GenerationRequest, Hires
 from sfumato.core.result import ModelInfo
 
 V = f"Version: sfumato {__version__}"
@@ -172,7 +172,26 @@ ROUND_TRIPS: list[dict[str, Any]] = [
         "masked_content": "fill",
         "vae": "vae-ft-mse",
     },
+    {"hires": {"scale": 1.5, "upscaler": "Latent (nearest)", "denoising_strength": 0.55}},
+    {
+        "hires": {
+            "resize_x": 1024,
+            "resize_y": 768,
+            "upscaler": "Lanczos",
+            "steps": 12,
+            "sampler": "DPM++ SDE",
+            "prompt": "sharp, detailed: a castle",
+            "negative_prompt": "blur",
+        }
+    },
 ]
+
+
+def test_hires_fix_is_written_with_a1111s_keys() -> None:
+    recipe = GenerationRequest(prompt="a castle", seed=1, width=512, height=512, hires=Hires(steps=10))
+    text = infotext(recipe)
+    assert "Denoising strength: 0.7, Hires upscale: 2, Hires steps: 10, Hires upscaler: Latent" in text
+    assert "Size: 512x512" in text  # the first pass's size, as A1111 writes it
 
 
 @pytest.mark.parametrize("fields", ROUND_TRIPS)
@@ -222,10 +241,12 @@ def test_parse_old_text_with_multiline_prompts_quotes_and_karras_sampler() -> No
     assert params["Hires upscaler"] == "Latent"
     request = request_from_infotext(A1111_OLD)
     assert (request.sampler, request.schedule_type) == ("DPM++ 2M", "Karras")
-    assert (request.seed, request.steps, request.cfg_scale, request.denoising_strength) == (
-        3795040245,
-        28,
-        7.5,
+    assert (request.seed, request.steps, request.cfg_scale) == (3795040245, 28, 7.5)
+    # A txt2img picture's denoising strength is its hires fix's.
+    assert request.hires is not None
+    assert (request.hires.scale, request.hires.upscaler, request.hires.denoising_strength) == (
+        2,
+        "Latent",
         0.5,
     )
 

@@ -254,3 +254,32 @@ def test_bad_input_is_a_4xx_with_a_message(served: Served) -> None:
     assert bad_b64.status_code == 422 and "base64" in bad_b64.json()["detail"]
     sampler = session.post(base + "/txt2img", json={"sampler_name": "Nope", "steps": 1})
     assert sampler.status_code == 422 and "Unknown sampler" in sampler.json()["detail"]
+
+
+def test_hires_fix_and_outpainting_scripts_through_the_client(served: Served) -> None:
+    result = served.api.txt2img(
+        prompt="a red circle",
+        seed=2,
+        width=64,
+        height=64,
+        steps=2,
+        enable_hr=True,
+        hr_resize_x=96,
+        hr_upscaler=webuiapi.HiResUpscaler.LatentNearest,
+        denoising_strength=0.5,
+    )
+    assert result.image.size == (96, 96)
+    assert "Hires resize: 96x0, Hires upscaler: Latent (nearest)" in result.info["infotexts"][0]
+    assert served.api.txt2img(
+        prompt="x", width=64, height=64, steps=2, enable_hr=True, hr_upscaler=webuiapi.HiResUpscaler.none
+    ).image.size == (128, 128)
+    init = Image.new("RGB", (64, 64), (200, 40, 40))
+    grown = served.api.img2img(
+        images=[init],
+        prompt="a red square",
+        steps=2,
+        seed=1,
+        script_name="Outpainting mk2",
+        script_args=[None, 16, 8, ["left", "right"], 1.0, 0.05],
+    )
+    assert grown.image.size == (96, 64)

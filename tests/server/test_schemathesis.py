@@ -34,6 +34,9 @@ _SEMANTIC_REFUSALS = [
     # a picture's bytes (init_image, mask, A1111's init_images/image) must decode as an image
     ("POST /api/jobs", ["2xx", "400", "404", "409", "422"]),  # 400: a LoRA named by a path in the prompt
     ("POST /sdapi/v1/img2img", ["2xx", "404", "409", "422"]),
+    ("POST /api/fix-crop", ["2xx", "404", "409", "422"]),
+    # axis names are matched without case, and each axis's values must fit the field it varies
+    ("POST /api/xyz", ["2xx", "404", "409", "422"]),
     ("POST /sdapi/v1/png-info", ["2xx", "422"]),
     # A1111's request schema is kept as A1111 publishes it: looser than what can be run (sizes, samplers)
     ("POST /sdapi/v1/txt2img", ["2xx", "404", "409", "422"]),

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import piexif
+from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from sfumato import __version__
@@ -42,6 +43,7 @@ EXTENSIONS: dict[str, str] = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
 
 SFUMATO_CHUNK = "sfumato"
+XYZ_CHUNK = "sfumato-xyz"
 USER_COMMENT = 0x9286
 MAKER_NOTE = 0x927C
 UNICODE_PREFIX = b"UNICODE\0"
@@ -206,7 +208,21 @@ def save_image(item: GeneratedImage, folder: Path, *, format: ImageFormat = "png
     Either the complete file exists under a new name, or nothing is left behind and OutputError
     is raised.
     """
-    data = encode(item, format)
+    return save_bytes(encode(item, format), folder, item.recipe.seed, item.recipe.prompt, EXTENSIONS[format])
+
+
+def save_grid(grid: Image.Image, folder: Path, plot: str, seed: int, prompt: str) -> Path:
+    """A plot's grid picture, with the plot (JSON) in a ``sfumato-xyz`` text chunk; its cells carry
+    the recipes."""
+    info = PngInfo()
+    info.add_text(XYZ_CHUNK, plot, zip=True)
+    buffer = io.BytesIO()
+    grid.save(buffer, format="PNG", pnginfo=info)
+    return save_bytes(buffer.getvalue(), folder, seed, "xyz-" + prompt, ".png")
+
+
+def save_bytes(data: bytes, folder: Path, seed: int, prompt: str, suffix: str) -> Path:
+    """Write a file into ``folder`` under a new numbered name, atomically (see the module's docstring)."""
     folder = Path(folder)
     temp: Path | None = None
     try:
@@ -216,7 +232,7 @@ def save_image(item: GeneratedImage, folder: Path, *, format: ImageFormat = "png
             _write_bytes(handle, data)
             handle.flush()
             os.fsync(handle.fileno())
-        path = _publish(temp, folder, item.recipe.seed, item.recipe.prompt, EXTENSIONS[format])
+        path = _publish(temp, folder, seed, prompt, suffix)
         temp = None
         _sync_folder(folder)
         return path

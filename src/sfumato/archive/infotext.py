@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sfumato import __version__
-from sfumato.core.request import GenerationRequest, MaskedContent, Mode, parse_request
+from sfumato.core.request import GenerationRequest, Hires, MaskedContent, Mode, parse_request
 from sfumato.core.result import ModelInfo
 
 NEGATIVE_PREFIX = "Negative prompt:"
@@ -53,6 +53,19 @@ def _inpaint_params(recipe: GenerationRequest) -> dict[str, str]:
     return params
 
 
+def _hires_params(hires: Hires) -> dict[str, str | None]:
+    resized = hires.resize_x or hires.resize_y
+    return {
+        "Hires upscale": None if resized else format_number(hires.scale),
+        "Hires resize": f"{hires.resize_x}x{hires.resize_y}" if resized else None,
+        "Hires steps": str(hires.steps) if hires.steps else None,
+        "Hires upscaler": hires.upscaler,
+        "Hires sampler": hires.sampler,
+        "Hires prompt": hires.prompt or None,
+        "Hires negative prompt": hires.negative_prompt or None,
+    }
+
+
 def generation_params(
     recipe: GenerationRequest,
     model: ModelInfo | None = None,
@@ -83,6 +96,9 @@ def generation_params(
     }
     if recipe.mode is Mode.inpaint:
         candidates.update(_inpaint_params(recipe))
+    if recipe.hires is not None:
+        candidates["Denoising strength"] = format_number(recipe.hires.denoising_strength)
+        candidates.update(_hires_params(recipe.hires))
     for key, value in (extra or {}).items():
         candidates.setdefault(key, value)
     candidates["Version"] = VERSION
@@ -165,6 +181,18 @@ _FIELDS: tuple[tuple[str, str, type], ...] = (
 )
 
 
+def _converted(params: Mapping[str, str], table: tuple[tuple[str, str, type], ...]) -> dict[str, Any]:
+    """The fields ``table`` maps the present keys to; a value that does not convert stays text."""
+    fields: dict[str, Any] = {}
+    for key, field, convert in table:
+        if key in params:
+            try:
+                fields[field] = convert(params[key])
+            except ValueError:
+                fields[field] = params[key]
+    return fields
+
+
 def request_fields(params: Mapping[str, str]) -> dict[str, Any]:
     """Request fields from a parsed infotext; values that do not convert are passed on as text for
     the request's validation to report."""
@@ -172,12 +200,7 @@ def request_fields(params: Mapping[str, str]) -> dict[str, Any]:
         "prompt": params.get("Prompt", ""),
         "negative_prompt": params.get("Negative prompt", ""),
     }
-    for key, field, convert in _FIELDS:
-        if key in params:
-            try:
-                data[field] = convert(params[key])
-            except ValueError:
-                data[field] = params[key]
+    data |= _converted(params, _FIELDS)
     if (size := _size(params.get("Size", ""))) is not None:
         data["width"], data["height"] = size
     if "Inpaint area" in params:
@@ -186,7 +209,30 @@ def request_fields(params: Mapping[str, str]) -> dict[str, Any]:
         data["mask_invert"] = params["Mask mode"] == "Inpaint not masked"
     if params.get("Masked content") in {item.value for item in MaskedContent}:
         data["masked_content"] = params["Masked content"]
+    if {"Hires upscale", "Hires resize", "Hires upscaler"} & params.keys():
+        data["hires"] = _hires_fields(params, data)
     return data
+
+
+# Hires fix parameters: (A1111 key, field of the request's `hires`, converter).
+_HIRES_FIELDS: tuple[tuple[str, str, type], ...] = (
+    ("Hires upscale", "scale", float),
+    ("Hires steps", "steps", int),
+    ("Hires upscaler", "upscaler", str),
+    ("Hires sampler", "sampler", str),
+    ("Hires prompt", "prompt", str),
+    ("Hires negative prompt", "negative_prompt", str),
+)
+
+
+def _hires_fields(params: Mapping[str, str], data: dict[str, Any]) -> dict[str, Any]:
+    """The hires fix's fields; A1111's `Denoising strength` of a txt2img picture is the second pass's."""
+    hires = _converted(params, _HIRES_FIELDS)
+    if (resize := _size(params.get("Hires resize", ""))) is not None:
+        hires["resize_x"], hires["resize_y"] = resize
+    if "denoising_strength" in data:
+        hires["denoising_strength"] = data.pop("denoising_strength")
+    return hires
 
 
 def request_from_infotext(text: str) -> GenerationRequest:

@@ -244,7 +244,14 @@ def metadata_from_chunks(chunks: dict[str, str], size: tuple[int, int]) -> Image
 
 
 def read_metadata(path: Path | str) -> ImageMetadata:
-    """What a PNG, JPEG or WebP file says about how it was made (never its pixels)."""
+    """What a PNG, JPEG or WebP file (or a ``data:`` URI of one) says about how it was made (never its pixels)."""
+    if isinstance(path, str) and path.startswith("data:"):
+        import io
+
+        from sfumato.core.images import decode_data_uri
+
+        with Image.open(io.BytesIO(decode_data_uri(path, "picture"))) as image:
+            return metadata_from_chunks(read_chunks(image), image.size)
     path = Path(path)
     try:
         with Image.open(path) as image:

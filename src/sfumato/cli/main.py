@@ -88,9 +88,26 @@ Format = Annotated[ImageFormat, typer.Option("--format", help="png, jpeg or webp
 OutputDir = Annotated[Path | None, typer.Option("--output-dir", "-o", help="Folder for the pictures.")]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 Strength = Annotated[float | None, typer.Option("--strength", help="Denoising strength 0–1.")]
+HiresOn = Annotated[bool, typer.Option("--hires", help="Hires fix: render, upscale, render again.")]
+HrScale = Annotated[float | None, typer.Option("--hr-scale", help="Hires fix: upscale by (default 2).")]
+HrUpscaler = Annotated[
+    str | None, typer.Option("--hr-upscaler", help="Latent (default), Latent (nearest)…, Lanczos, Nearest.")
+]
+HrSteps = Annotated[int | None, typer.Option("--hr-steps", help="Second-pass steps; 0 = as the first.")]
+HrDenoise = Annotated[float | None, typer.Option("--hr-denoise", help="Second-pass denoising (0.7).")]
+HrResizeX = Annotated[
+    int | None, typer.Option("--hr-resize-x", help="Second-pass width, instead of a scale.")
+]
+HrResizeY = Annotated[int | None, typer.Option("--hr-resize-y", help="Second-pass height.")]
+HrSampler = Annotated[str | None, typer.Option("--hr-sampler", help="Second-pass sampler.")]
+HrPrompt = Annotated[str | None, typer.Option("--hr-prompt", help="Second-pass prompt.")]
+HrNegative = Annotated[str | None, typer.Option("--hr-negative", help="Second-pass negative prompt.")]
+FixCrop = Annotated[
+    bool, typer.Option("--fix-crop", help="Then outpaint where the subject is cut off by the frame.")
+]
 
 
-def _settings(output_dir: Path | None) -> Settings:
+def settings_for(output_dir: Path | None) -> Settings:
     from sfumato.core.settings import Settings
 
     settings = Settings()
@@ -99,7 +116,7 @@ def _settings(output_dir: Path | None) -> Settings:
     return settings
 
 
-def _build_request(recall: Path | None, values: dict[str, Any]) -> GenerationRequest:
+def build_request(recall: Path | None, values: dict[str, Any]) -> GenerationRequest:
     from sfumato.core.request import parse_request
 
     given = {key: value for key, value in values.items() if value is not None}
@@ -113,7 +130,9 @@ def _build_request(recall: Path | None, values: dict[str, Any]) -> GenerationReq
     return parse_request(given)
 
 
-def _run(request: GenerationRequest, settings: Settings, image_format: ImageFormat, as_json: bool) -> None:
+def run_and_report(
+    request: GenerationRequest, settings: Settings, image_format: ImageFormat, as_json: bool
+) -> None:
     """Generate with a progress bar; Ctrl-C cancels between steps and nothing half-written is left."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -216,6 +235,17 @@ def generate(
     model: Model = None,
     vae: Vae = None,
     recall: Recall = None,
+    fix_crop: FixCrop = False,
+    hires: HiresOn = False,
+    hr_scale: HrScale = None,
+    hr_upscaler: HrUpscaler = None,
+    hr_steps: HrSteps = None,
+    hr_denoise: HrDenoise = None,
+    hr_resize_x: HrResizeX = None,
+    hr_resize_y: HrResizeY = None,
+    hr_sampler: HrSampler = None,
+    hr_prompt: HrPrompt = None,
+    hr_negative: HrNegative = None,
     image_format: Format = "png",
     output_dir: OutputDir = None,
     as_json: Json = False,
@@ -223,9 +253,14 @@ def generate(
     """Make pictures from a prompt (text to image)."""
     if prompt is None and recall is None:
         fail('Give a prompt, e.g. sfumato generate "a red circle on a blue background", or --from IMAGE.')
-    values = locals()
-    request = _build_request(recall, _request_fields(values))
-    _run(request, _settings(output_dir), image_format, as_json)
+    given = locals()
+    values = request_fields(given)
+    values["fix_crop"] = fix_crop or None
+    second = {field: given[option] for option, field in _HIRES_FIELDS.items() if given[option] is not None}
+    if hires or second:
+        values["hires"] = second
+    request = build_request(recall, values)
+    run_and_report(request, settings_for(output_dir), image_format, as_json)
 
 
 @app.command()
@@ -249,14 +284,15 @@ def img2img(
     model: Model = None,
     vae: Vae = None,
     recall: Recall = None,
+    fix_crop: FixCrop = False,
     image_format: Format = "png",
     output_dir: OutputDir = None,
     as_json: Json = False,
 ) -> None:
     """Re-draw a picture following a prompt (image to image)."""
-    values = _request_fields(locals())
-    values["init_image"] = str(init)
-    _run(_build_request(recall, values), _settings(output_dir), image_format, as_json)
+    values = request_fields(locals())
+    values |= {"init_image": str(init), "fix_crop": fix_crop or None}
+    run_and_report(build_request(recall, values), settings_for(output_dir), image_format, as_json)
 
 
 @app.command()
@@ -300,7 +336,7 @@ def inpaint(
     as_json: Json = False,
 ) -> None:
     """Repaint the masked part of a picture."""
-    values = _request_fields(locals())
+    values = request_fields(locals())
     values |= {
         "init_image": str(init),
         "mask": str(mask),
@@ -310,7 +346,7 @@ def inpaint(
         "inpaint_only_masked_padding": padding,
         "masked_content": fill,
     }
-    _run(_build_request(recall, values), _settings(output_dir), image_format, as_json)
+    run_and_report(build_request(recall, values), settings_for(output_dir), image_format, as_json)
 
 
 _FIELDS = {
@@ -334,11 +370,26 @@ _FIELDS = {
 }
 
 
-def _request_fields(values: dict[str, Any]) -> dict[str, Any]:
+_HIRES_FIELDS = {
+    "hr_scale": "scale",
+    "hr_upscaler": "upscaler",
+    "hr_steps": "steps",
+    "hr_denoise": "denoising_strength",
+    "hr_resize_x": "resize_x",
+    "hr_resize_y": "resize_y",
+    "hr_sampler": "sampler",
+    "hr_prompt": "prompt",
+    "hr_negative": "negative_prompt",
+}
+
+
+def request_fields(values: dict[str, Any]) -> dict[str, Any]:
     return {field: values[option] for option, field in _FIELDS.items() if option in values}
 
 
 def _mount() -> None:
+    import sfumato.cli.canvas
+    import sfumato.cli.xyz  # noqa: F401  (registers xyz on `app`)
     from sfumato.cli.archive import archive_app
     from sfumato.cli.models import models_app
     from sfumato.cli.prompt import prompt_app

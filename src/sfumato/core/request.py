@@ -49,6 +49,180 @@ class Mode(enum.StrEnum):
     txt2img = "txt2img"
     img2img = "img2img"
     inpaint = "inpaint"
+    outpaint = "outpaint"
+    upscale = "upscale"
+
+
+class OutpaintFill(enum.StrEnum):
+    """What the new area of an outpainted canvas starts from before it is re-rendered."""
+
+    edge_stretch = "edge stretch"  # the picture's outermost pixels, stretched outwards
+    blurred_mirror = "blurred mirror"  # the picture mirrored at its edge, blurred more with distance
+    latent_noise = "latent noise"  # fresh noise: the model invents the new area from nothing
+
+
+SIDES = ("top", "bottom", "left", "right")
+
+
+class Outpaint(BaseModel):
+    """Grow the init picture's canvas; the new area and a feathered seam band over the known picture
+    are re-rendered with the whole picture as context (an inpaint of the grown canvas)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    top: int = Field(default=0, ge=0, le=MAX_SIDE, description="Pixels added above (rounded up to 8).")
+    bottom: int = Field(default=0, ge=0, le=MAX_SIDE, description="Pixels added below (rounded up to 8).")
+    left: int = Field(default=0, ge=0, le=MAX_SIDE, description="Pixels added left (rounded up to 8).")
+    right: int = Field(default=0, ge=0, le=MAX_SIDE, description="Pixels added right (rounded up to 8).")
+    fill: OutpaintFill = OutpaintFill.blurred_mirror
+    seam: int = Field(
+        default=8,
+        ge=0,
+        le=256,
+        description="Band of the known picture re-rendered too, feathered, in pixels.",
+    )
+
+    @field_validator("top", "bottom", "left", "right")
+    @classmethod
+    def _multiple_of_8(cls, value: int) -> int:
+        return -(-value // 8) * 8
+
+    @model_validator(mode="after")
+    def _grows(self) -> Outpaint:
+        if not any((self.top, self.bottom, self.left, self.right)):
+            raise ValueError("outpainting by 0 on every side changes nothing; grow at least one side")
+        return self
+
+    def canvas(self, size: tuple[int, int]) -> tuple[int, int, int, int]:
+        """(width, height, x, y) of the grown canvas for a picture of ``size`` and where the picture
+        sits in it. A side that is not a multiple of 8 grows on the right / bottom to the next one."""
+        width = size[0] + self.left + self.right
+        height = size[1] + self.top + self.bottom
+        return -(-width // 8) * 8, -(-height // 8) * 8, self.left, self.top
+
+
+# Hires fix upscalers, by A1111's names: in latent space (the interpolation), or in pixels.
+LATENT_UPSCALERS: tuple[str, ...] = (
+    "Latent",
+    "Latent (antialiased)",
+    "Latent (bicubic)",
+    "Latent (bicubic antialiased)",
+    "Latent (nearest)",
+    "Latent (nearest-exact)",
+)
+HIRES_UPSCALERS: tuple[str, ...] = (*LATENT_UPSCALERS, "Lanczos", "Nearest")
+
+
+class Hires(BaseModel):
+    """A1111's hires fix: the first pass at the request's size, upscaled, then a second img2img pass."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scale: float = Field(
+        default=2.0, ge=1.0, le=8.0, description="Upscale by; unused when resize_x/y are set."
+    )
+    resize_x: int = Field(
+        default=0, ge=0, le=MAX_SIDE, description="Target width; 0 = from the height or scale."
+    )
+    resize_y: int = Field(
+        default=0, ge=0, le=MAX_SIDE, description="Target height; 0 = from the width or scale."
+    )
+    upscaler: str = "Latent"
+    steps: int = Field(default=0, ge=0, le=150, description="Second-pass steps; 0 = as many as the first.")
+    denoising_strength: float = Field(default=0.7, ge=0.0, le=1.0)
+    sampler: str | None = Field(default=None, description="Second-pass sampler; None = the first's.")
+    prompt: str = Field(default="", description="Second-pass prompt; empty = the first's.")
+    negative_prompt: str = Field(default="", description="Second-pass negative prompt; empty = the first's.")
+
+    @field_validator("upscaler")
+    @classmethod
+    def _upscaler(cls, value: str) -> str:
+        if value not in HIRES_UPSCALERS:
+            raise ValueError(f"unknown upscaler {value!r}; choose one of: {', '.join(HIRES_UPSCALERS)}")
+        return value
+
+    @field_validator("sampler")
+    @classmethod
+    def _sampler(cls, value: str | None) -> str | None:
+        return None if value is None else known_sampler(value)
+
+    def target(self, width: int, height: int) -> tuple[int, int]:
+        """The second pass's size for a first pass of ``width`` x ``height`` (multiples of 8, as A1111)."""
+        if self.resize_x and self.resize_y:
+            x, y = self.resize_x, self.resize_y
+        elif self.resize_x:
+            x, y = self.resize_x, round(height * self.resize_x / width)
+        elif self.resize_y:
+            x, y = round(width * self.resize_y / height), self.resize_y
+        else:
+            x, y = int(width * self.scale), int(height * self.scale)
+        return max(MIN_SIDE, min(MAX_SIDE, x - x % 8)), max(MIN_SIDE, min(MAX_SIDE, y - y % 8))
+
+
+class Upscale(BaseModel):
+    """Tiled upscaling (A1111's "SD upscale"): the init picture enlarged with Lanczos, then re-rendered
+    tile by tile (img2img at the request's denoising strength, tiles of the model's native size that
+    overlap), the overlaps blended along linear feathers, so the enlargement gains detail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scale: float = Field(default=2.0, gt=1.0, le=8.0)
+    overlap: int = Field(default=32, ge=0, le=512, description="Pixels neighbouring tiles share.")
+    tile: int | None = Field(default=None, ge=64, le=MAX_SIDE, description="Tile side; None = native size.")
+
+    def size(self, size: tuple[int, int]) -> tuple[int, int]:
+        """The enlarged size of a picture of ``size`` (down to multiples of 8)."""
+        return max(8, int(size[0] * self.scale) // 8 * 8), max(8, int(size[1] * self.scale) // 8 * 8)
+
+    @field_validator("tile")
+    @classmethod
+    def _tile_multiple_of_8(cls, value: int | None) -> int | None:
+        if value is not None and value % 8:
+            raise ValueError(f"{value} is not a multiple of 8; try {round(value / 8) * 8}")
+        return value
+
+
+def aspect_sides(size: tuple[int, int], aspect: str) -> dict[str, int]:
+    """The sides to grow (evenly, on the short dimension) to bring ``size`` to ``aspect`` ("16:9"), as
+    near as whole multiples of 8 on each side allow."""
+    width_part, colon, height_part = aspect.partition(":")
+    try:
+        ratio = float(width_part) / float(height_part)
+    except (ValueError, ZeroDivisionError):
+        ratio = 0.0
+    if not colon or ratio <= 0:
+        raise InvalidRequest(f"The aspect ratio {aspect!r} is not W:H.", "Write it as 16:9, 3:2 or 1:1.")
+    width, height = size
+    if width / height < ratio:
+        half = max(8, round((height * ratio - width) / 16) * 8)
+        return {"left": half, "right": half}
+    half = max(8, round((width / ratio - height) / 16) * 8)
+    return {"top": half, "bottom": half}
+
+
+def grown_size(request: GenerationRequest, size: tuple[int, int]) -> tuple[int, int]:
+    """The size an outpaint or upscale request makes of an init picture of ``size``."""
+    if request.outpaint is not None:
+        width, height, _, _ = request.outpaint.canvas(size)
+        return width, height
+    if request.upscale is not None:
+        return request.upscale.size(size)
+    return size
+
+
+def check_canvas(width: int, height: int, max_side: int) -> None:
+    """Raises InvalidRequest when an outpainted or upscaled picture is larger than the configured maximum."""
+    if max(width, height) > max_side:
+        raise InvalidRequest(
+            f"The grown picture would be {width}x{height} pixels; the maximum is {max_side} a side.",
+            "Grow it by less, or raise max_canvas_side in the settings.",
+        )
+
+
+def known_sampler(name: str) -> str:
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; choose one of: {', '.join(SAMPLERS)}")
+    return name
 
 
 def split_legacy_sampler(name: str) -> tuple[str, str | None]:
@@ -111,6 +285,15 @@ class GenerationRequest(BaseModel):
     inpaint_only_masked: bool = False
     inpaint_only_masked_padding: int = Field(default=32, ge=0, le=1024)
     masked_content: MaskedContent = MaskedContent.original
+    outpaint: Outpaint | None = Field(
+        default=None, description="Grow the init picture's canvas and render the new area."
+    )
+    hires: Hires | None = Field(default=None, description="Hires fix (text to image only).")
+    upscale: Upscale | None = Field(default=None, description="Tiled upscaling of the init picture.")
+    fix_crop: bool = Field(
+        default=False,
+        description="After the render, outpaint the side where the main subject is cut off by the frame.",
+    )
     model: str | None = None
     vae: str | None = None
     aesthetic_score: float = Field(
@@ -155,9 +338,7 @@ class GenerationRequest(BaseModel):
     @field_validator("sampler")
     @classmethod
     def _sampler(cls, value: str) -> str:
-        if value not in SAMPLERS:
-            raise ValueError(f"unknown sampler {value!r}; choose one of: {', '.join(SAMPLERS)}")
-        return value
+        return known_sampler(value)
 
     @field_validator("schedule_type")
     @classmethod
@@ -170,10 +351,22 @@ class GenerationRequest(BaseModel):
     def _mask_needs_image(self) -> GenerationRequest:
         if self.mask is not None and self.init_image is None:
             raise ValueError("a mask needs an init image to inpaint; give one with the mask")
+        if self.outpaint is not None and self.init_image is None:
+            raise ValueError("outpainting needs the picture to grow; give it as the init image")
+        if self.hires is not None and self.init_image is not None:
+            raise ValueError("hires fix is for text to image; for a picture, use img2img at the larger size")
+        if self.upscale is not None and (self.init_image is None or self.mask or self.outpaint):
+            raise ValueError("tiled upscaling takes an init picture alone, without a mask or outpainting")
+        if self.outpaint is not None and self.mask is not None:
+            raise ValueError("outpainting makes its own mask; give either a mask or outpaint sides, not both")
         return self
 
     @property
     def mode(self) -> Mode:
+        if self.outpaint is not None:
+            return Mode.outpaint
+        if self.upscale is not None:
+            return Mode.upscale
         if self.mask is not None:
             return Mode.inpaint
         if self.init_image is not None:

@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     device: str = Field(default="auto", description="auto, cpu, cuda, cuda:N or mps.")
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
     preview_every: int = Field(default=5, ge=0, description="Steps between live previews; 0 = none.")
+    max_canvas_side: int = Field(
+        default=2048,
+        ge=64,
+        le=4096,
+        description="Largest side an outpainted or upscaled picture may grow to, in pixels.",
+    )
     model_cache_bytes: int = Field(default=8 * 1024**3, ge=0, description="Budget for models kept loaded.")
     host: str = "127.0.0.1"
     port: int = Field(default=7860, ge=1, le=65535)

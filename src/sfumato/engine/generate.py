@@ -12,10 +12,11 @@ from sfumato.core.result import GeneratedImage, GenerationResult
 from sfumato.core.timing import Timings
 from sfumato.engine import latents as lat
 from sfumato.engine.guidance import GuidedUNet
+from sfumato.engine.hires import HiresPlan, plan_hires, second_pass, upscale
 from sfumato.engine.inputs import StartingPictures, starting_pictures
-from sfumato.engine.loop import AfterStep, denoise
-from sfumato.engine.samplers import make_scheduler, resolve_schedule
-from sfumato.engine.seeds import image_noise, image_seed, randn_like_images, resolve_seed
+from sfumato.engine.loop import AfterStep, OnStep, denoise
+from sfumato.engine.samplers import make_scheduler, partway_timesteps, resolve_schedule
+from sfumato.engine.seeds import batch_noise, image_seed, randn_like_images, resolve_seed
 
 if TYPE_CHECKING:
     import torch
@@ -35,6 +36,11 @@ class Plan:
     seed: int
     variation_seed: int
     steps_run: int  # fewer than ``request.steps`` for img2img/inpaint (denoising strength)
+    hires: HiresPlan | None = None  # the hires fix's second pass
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_run + (self.hires.steps_run if self.hires is not None else 0)
 
     def recipe(self, index: int) -> GenerationRequest:
         return self.request.model_copy(
@@ -45,6 +51,7 @@ class Plan:
                 "variation_seed": image_seed(self.variation_seed, index),
                 "batch_size": 1,
                 "batch_count": 1,
+                "fix_crop": False,  # the fix is a picture of its own, with its own recipe
             }
         )
 
@@ -59,17 +66,23 @@ def plan(components: Components, request: GenerationRequest) -> Plan:
             "Use 2-8 steps, as LCM is made for, or another sampler.",
         )
     size = components.native_size
+    width, height = request.width or size, request.height or size
+    if request.outpaint is not None:
+        from sfumato.engine.outpaint import canvas_size
+
+        width, height = canvas_size(request)
     steps_run = request.steps
     if request.mode != Mode.txt2img:
         # As diffusers (and A1111 without "fix steps"): strength s runs the last s * steps steps.
         steps_run = min(request.steps, max(1, int(request.steps * request.denoising_strength)))
     return Plan(
         request=request,
-        width=request.width or size,
-        height=request.height or size,
+        width=width,
+        height=height,
         seed=resolve_seed(request.seed),
         variation_seed=resolve_seed(request.variation_seed),
         steps_run=steps_run,
+        hires=plan_hires(request, width, height),
     )
 
 
@@ -81,6 +94,7 @@ class _Start:
     std: torch.Tensor | None = None
     latent_mask: torch.Tensor | None = None  # [1, 1, h, w], 1 = repaint
     extra_channels: torch.Tensor | None = None  # inpainting UNet: mask + masked-picture latents
+    masked_content: str = "original"
 
 
 def generate(
@@ -103,6 +117,17 @@ def generate(
     from sfumato.models.lora import applied_loras, format_hashes
     from sfumato.prompts.networks import default_resolver, prompt_loras
 
+    if request.upscale is not None:
+        from sfumato.engine.tiled_upscale import upscale_tiled
+
+        return upscale_tiled(
+            components,
+            request,
+            on_progress=on_progress,
+            cancel=cancel,
+            preview_every=preview_every,
+            resolve=resolve,
+        )
     job = plan(components, request)
     timings = Timings()
     resolve = resolve or default_resolver()
@@ -153,30 +178,40 @@ def _render(
 
     request = job.request
 
-    def encode(prompt: str) -> Conditioning:
-        return encode_prompt(
-            components, prompt, steps=job.steps_run, clip_skip=request.clip_skip, resolve=resolve
+    conditionings: list[Conditioning] = []
+
+    def guide(prompt: str, negative: str, steps: int, size: tuple[int, int], start: _Start) -> GuidedUNet:
+        with timings.measure("prompt encode"):
+            cond, uncond = (
+                encode_prompt(components, text, steps=steps, clip_skip=request.clip_skip, resolve=resolve)
+                for text in (prompt, negative)
+            )
+        conditionings.extend((cond, uncond))
+        return GuidedUNet(
+            components,
+            cond,
+            uncond,
+            request.cfg_scale,
+            images=request.batch_size,
+            size=(size[1], size[0]),
+            extra_channels=start.extra_channels,
+            aesthetic_score=request.aesthetic_score,
+            negative_aesthetic_score=request.negative_aesthetic_score,
         )
 
-    with timings.measure("prompt encode"):
-        cond, uncond = encode(request.prompt), encode(request.negative_prompt)
-    notes += [note for note in (*cond.notes, *uncond.notes) if note not in notes]
-    embeddings = dict([*cond.embedding_hashes, *uncond.embedding_hashes])
+    start = _encode_start(components, pictures, request.batch_size, (job.width, job.height))
+    guided = guide(request.prompt, request.negative_prompt, job.steps_run, (job.width, job.height), start)
+    hires_guided = None
+    if job.hires is not None:
+        size = (job.hires.width, job.hires.height)
+        hires_start = _encode_start(components, StartingPictures(), request.batch_size, size)
+        hires_guided = guide(
+            job.hires.prompt, job.hires.negative_prompt, job.hires.steps_run, size, hires_start
+        )
+    notes += [note for c in conditionings for note in c.notes if note not in notes]
+    embeddings = dict(hash for c in conditionings for hash in c.embedding_hashes)
     if embeddings:
         extra["TI hashes"] = format_hashes(list(embeddings.items()))
-
-    start = _encode_start(components, pictures, request.batch_size, (job.width, job.height))
-    guided = GuidedUNet(
-        components,
-        cond,
-        uncond,
-        request.cfg_scale,
-        images=request.batch_size,
-        size=(job.height, job.width),
-        extra_channels=start.extra_channels,
-        aesthetic_score=request.aesthetic_score,
-        negative_aesthetic_score=request.negative_aesthetic_score,
-    )
     images: list[GeneratedImage] = []
     for batch in range(request.batch_count):
         if cancel is not None:
@@ -186,7 +221,7 @@ def _render(
             components,
             job,
             start,
-            guided,
+            (guided, hires_guided),
             batch,
             notes,
             timings,
@@ -238,14 +273,20 @@ def _encode_start(
         extra = torch.cat([mask_channel, lat.scale_latents(components, masked_mean)], dim=1).repeat(
             images, 1, 1, 1
         )
-    return _Start(mean=mean, std=std, latent_mask=latent_mask, extra_channels=extra)
+    return _Start(
+        mean=mean,
+        std=std,
+        latent_mask=latent_mask,
+        extra_channels=extra,
+        masked_content=pictures.masked_content.value,
+    )
 
 
 def _run_batch(
     components: Components,
     job: Plan,
     start: _Start,
-    guided: GuidedUNet,
+    guides: tuple[GuidedUNet, GuidedUNet | None],
     batch: int,
     notes: list[str],
     timings: Timings,
@@ -261,31 +302,19 @@ def _run_batch(
     factor = components.vae_scale_factor
     shape = (4, job.height // factor, job.width // factor)
     first = batch * request.batch_size
-    noises = [
-        image_noise(
-            shape,
-            image_seed(job.seed, first + k),
-            image_seed(job.variation_seed, first + k),
-            request.variation_strength,
-        )
-        for k in range(request.batch_size)
-    ]
+    noises = batch_noise(
+        shape, job.seed, job.variation_seed, request.variation_strength, first, request.batch_size
+    )
     generators = [n.generator for n in noises]
     noise = torch.cat([n.noise for n in noises]).to(device)
 
     scheduler: Any = make_scheduler(request.sampler, request.schedule_type, components.scheduler_config)
-    scheduler.set_timesteps(request.steps, device=device)
-    timesteps = scheduler.timesteps
-    order = int(getattr(scheduler, "order", 1))
+    timesteps = partway_timesteps(scheduler, request.steps, job.steps_run, device)
     after_step: AfterStep | None = None
     if start.mean is None or start.std is None:
         latents = noise * scheduler.init_noise_sigma
     else:
-        begin = (request.steps - job.steps_run) * order
-        timesteps = timesteps[begin:]
-        if hasattr(scheduler, "set_begin_index"):
-            scheduler.set_begin_index(begin)
-        init = _init_latents(components, start, generators, request.masked_content.value)
+        init = _init_latents(components, start, generators, start.masked_content)
         latents = scheduler.add_noise(init, noise, timesteps[:1].repeat(noise.shape[0]))
         if start.latent_mask is not None and start.extra_channels is None:
             after_step = _blend_outside_mask(scheduler, timesteps, init, noise, start.latent_mask)
@@ -296,16 +325,18 @@ def _run_batch(
         cancel.raise_if_cancelled()
         return cancel.take_skip()
 
-    def on_step(step: int, current: torch.Tensor, denoised: torch.Tensor | None) -> None:
-        if on_progress is None:
-            return
-        picture = None
-        if preview_every > 0 and step % preview_every == 0:
-            picture = lat.preview(
-                components, denoised if denoised is not None else current, (job.width, job.height)
-            )
-        on_progress(StepProgress(step, job.steps_run, batch, request.batch_count, picture))
+    def progress(done: int, size: tuple[int, int]) -> OnStep:
+        def on_step(step: int, current: torch.Tensor, denoised: torch.Tensor | None) -> None:
+            if on_progress is None:
+                return
+            picture = None
+            if preview_every > 0 and step % preview_every == 0:
+                picture = lat.preview(components, denoised if denoised is not None else current, size)
+            on_progress(StepProgress(done + step, job.total_steps, batch, request.batch_count, picture))
 
+        return on_step
+
+    guided, hires_guided = guides
     with timings.measure("denoise"):
         outcome = denoise(
             scheduler,
@@ -315,11 +346,23 @@ def _run_batch(
             steps=job.steps_run,
             generators=generators,
             after_step=after_step,
-            on_step=on_step,
+            on_step=progress(0, (job.width, job.height)),
             should_stop=should_stop,
         )
+        result = outcome.best_latents
+        if job.hires is not None and hires_guided is not None and not outcome.stopped_early:
+            result = second_pass(
+                components,
+                job.request.model_copy(update={"seed": job.seed, "variation_seed": job.variation_seed}),
+                job.hires,
+                upscale(components, result, job.hires, notes),
+                hires_guided,
+                first,
+                on_step=progress(job.steps_run, (job.hires.width, job.hires.height)),
+                should_stop=should_stop,
+            )
     with timings.measure("decode"):
-        pixels = lat.decode(components, outcome.best_latents, notes)
+        pixels = lat.decode(components, result, notes)
         return lat.tensor_to_pils(pixels)
 
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from sfumato.core.errors import InvalidRequest
 from sfumato.core.images import load_image
-from sfumato.core.request import GenerationRequest, MaskedContent
+from sfumato.core.request import GenerationRequest, MaskedContent, OutpaintFill
 from sfumato.engine.masks import Box, fill_masked, keep_outside, mask_box, paste_back, soften_mask
 
 
@@ -25,6 +25,7 @@ class StartingPictures:
     mask: Image.Image | None = None  # soft (blurred) grey mask, white = repaint
     finish: Callable[[Image.Image], Image.Image] = _unchanged
     notes: list[str] = field(default_factory=list)
+    masked_content: MaskedContent = MaskedContent.original  # what the repainted latents start from
 
 
 def starting_pictures(request: GenerationRequest, width: int, height: int) -> StartingPictures:
@@ -32,6 +33,8 @@ def starting_pictures(request: GenerationRequest, width: int, height: int) -> St
         return StartingPictures()
     original = _rgb(load_image(request.init_image, "init image"))
     size = (width, height)
+    if request.outpaint is not None:
+        return _outpaint_pictures(request, original)
     if request.mask is None:
         return StartingPictures(init=original.resize(size, Image.Resampling.LANCZOS))
 
@@ -66,7 +69,26 @@ def starting_pictures(request: GenerationRequest, width: int, height: int) -> St
 
     if request.masked_content == MaskedContent.fill:
         init = fill_masked(init, work_mask)
-    return StartingPictures(init=init, mask=work_mask, finish=finish, notes=notes)
+    return StartingPictures(
+        init=init, mask=work_mask, finish=finish, notes=notes, masked_content=request.masked_content
+    )
+
+
+def _outpaint_pictures(request: GenerationRequest, original: Image.Image) -> StartingPictures:
+    from sfumato.engine.outpaint import grown_canvas
+
+    assert request.outpaint is not None
+    canvas, mask = grown_canvas(original, request.outpaint)
+    content = request.masked_content
+    if request.outpaint.fill is OutpaintFill.latent_noise:
+        content = MaskedContent.latent_noise
+    elif content == MaskedContent.fill:
+        canvas = fill_masked(canvas, mask)
+
+    def finish(render: Image.Image) -> Image.Image:
+        return keep_outside(render, canvas, mask)
+
+    return StartingPictures(init=canvas, mask=mask, finish=finish, masked_content=content)
 
 
 def _rgb(image: Image.Image) -> Image.Image:

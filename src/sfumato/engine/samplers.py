@@ -121,3 +121,12 @@ def _spec(sampler: str) -> SamplerSpec:
     if spec is None:
         raise InvalidRequest(f"Unknown sampler {sampler!r}.", f"Choose one of: {', '.join(SAMPLERS)}.")
     return spec
+
+
+def partway_timesteps(scheduler: Any, steps: int, steps_run: int, device: Any) -> Any:
+    """The schedule of ``steps`` with only its last ``steps_run`` steps (img2img's denoising strength)."""
+    scheduler.set_timesteps(steps, device=device)
+    begin = (steps - steps_run) * int(getattr(scheduler, "order", 1))
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(begin)
+    return scheduler.timesteps[begin:]

@@ -48,6 +48,23 @@ def image_noise(
     return ImageNoise(noise, generator)
 
 
+def batch_noise(
+    shape: tuple[int, int, int],
+    seed: int,
+    variation_seed: int,
+    variation_strength: float,
+    first: int,
+    count: int,
+) -> list[ImageNoise]:
+    """The noise of pictures ``first`` .. ``first + count - 1`` of a job: picture i has seed + i."""
+    return [
+        image_noise(
+            shape, image_seed(seed, first + k), image_seed(variation_seed, first + k), variation_strength
+        )
+        for k in range(count)
+    ]
+
+
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     """Spherical interpolation from ``a`` (t=0) to ``b`` (t=1): keeps the noise's statistics in between."""
     import torch

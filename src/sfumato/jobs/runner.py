@@ -37,6 +37,16 @@ class RunOutput:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase, model load to save
 
 
+def check_limits(settings: Settings, request: GenerationRequest) -> None:
+    """What the settings forbid, checked before any model is loaded or file written."""
+    if request.init_image is not None and (request.outpaint or request.upscale):
+        from sfumato.core.images import load_image
+        from sfumato.core.request import check_canvas, grown_size
+
+        size = load_image(request.init_image, "init image").size
+        check_canvas(*grown_size(request, size), settings.max_canvas_side)
+
+
 def run_request(
     settings: Settings,
     request: GenerationRequest,
@@ -54,26 +64,57 @@ def run_request(
     from sfumato.models.loading import load_model
     from sfumato.prompts.networks import LibraryResolver
 
+    check_limits(settings, request)
     timings = Timings()
     if components is None:
         with timings.measure("model load"):
             components = load_model(settings, request.model, vae=request.vae, cache=cache)
-    result = generate(
-        components,
-        request,
-        on_progress=on_progress,
-        cancel=cancel,
-        preview_every=settings.preview_every,
-        resolve=LibraryResolver(settings),
-    )
-    timings.add(result.timings)
-    output = RunOutput(notes=[*components.notes, *result.notes], timings=timings.seconds)
-    with timings.measure("save and index"):
-        archive = Archive(settings)
-        for item in result.images:
-            record = archive.save(item, format=image_format)
-            picture = SavedPicture(record=record, item=item, file=archive.path_of(record))
-            output.pictures.append(picture)
-            if on_saved is not None:
-                on_saved(picture)
+    archive = Archive(settings)
+    output = RunOutput(notes=list(components.notes), timings=timings.seconds)
+
+    def render(job: GenerationRequest) -> list[SavedPicture]:
+        assert components is not None
+        result = generate(
+            components,
+            job,
+            on_progress=on_progress,
+            cancel=cancel,
+            preview_every=settings.preview_every,
+            resolve=LibraryResolver(settings),
+        )
+        output.notes += [note for note in result.notes if note not in output.notes]
+        timings.add(result.timings)
+        saved = []
+        with timings.measure("save and index"):
+            for item in result.images:
+                record = archive.save(item, format=image_format)
+                picture = SavedPicture(record=record, item=item, file=archive.path_of(record))
+                saved.append(picture)
+                output.pictures.append(picture)
+                if on_saved is not None:
+                    on_saved(picture)
+        return saved
+
+    for picture in render(request):
+        if request.fix_crop:
+            _fix_crop(settings, picture, render, output.notes)
     return output
+
+
+def _fix_crop(
+    settings: Settings,
+    picture: SavedPicture,
+    render: Callable[[GenerationRequest], list[SavedPicture]],
+    notes: list[str],
+) -> None:
+    """generate --fix-crop: the saved picture outpainted where its subject is cut off, saved beside it."""
+    from sfumato.core.errors import InvalidRequest
+    from sfumato.jobs.fix_crop import fix_crop_request
+
+    try:
+        fix = fix_crop_request(str(picture.file))
+        check_limits(settings, fix)
+    except InvalidRequest as error:
+        notes.append(f"{picture.file.name} was not fixed: {error.message}")
+        return
+    render(fix)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi import Path as PathParam
@@ -23,7 +23,7 @@ from sfumato.server.catalog import Kind
 from sfumato.server.context import ServerContext
 from sfumato.server.errors import NotFound, error_responses
 from sfumato.server.paths import PathRefused, safe_child
-from sfumato.server.submit import checked_request
+from sfumato.server.submit import as_data_uri, checked_request, open_client_image
 
 EVENT_BACKLOG = 256
 _events = TypeAdapter(JobEvent)
@@ -46,6 +46,20 @@ class SubmitJob(BaseModel):
     priority: int = Field(
         0, ge=-100, le=100, strict=True, description="Higher runs first; equal priorities run in order."
     )
+
+
+class FixCropJob(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    image: str = Field(description="The picture: a data: URI or raw base64 PNG/JPEG/WebP bytes.")
+    side: Literal["top", "bottom", "left", "right"] | None = Field(
+        None, description="The side to grow; default: where the main subject touches the frame."
+    )
+    prompt: str | None = Field(None, description="Default: the prompt stored in the picture.")
+    negative_prompt: str | None = None
+    seed: int | None = None
+    steps: int | None = Field(None, ge=1, le=150)
+    priority: int = Field(0, ge=-100, le=100)
 
 
 class Health(BaseModel):
@@ -117,6 +131,19 @@ def build_router() -> APIRouter:
     def submit(request: Request, body: SubmitJob) -> Job:
         ctx = _context(request)
         return ctx.queue.submit(checked_request(ctx, body.request), body.priority)
+
+    @router.post(
+        "/fix-crop", response_model=Job, status_code=202, responses=error_responses(404, 409, 413, 422)
+    )
+    def fix_crop(request: Request, body: FixCropJob) -> Job:
+        from sfumato.jobs.fix_crop import fix_crop_request
+
+        ctx = _context(request)
+        picture = as_data_uri(body.image)
+        open_client_image(picture, "picture")  # size limits before anything decodes it
+        overrides = body.model_dump(include={"prompt", "negative_prompt", "seed", "steps"})
+        job = fix_crop_request(picture, body.side, overrides)
+        return ctx.queue.submit(checked_request(ctx, job), body.priority)
 
     @router.get("/jobs", response_model=list[Job], responses=error_responses(422))
     def list_jobs(

@@ -9,7 +9,7 @@ from PIL import Image, UnidentifiedImageError
 
 from sfumato.core.errors import ImageReadError, InvalidRequest
 from sfumato.core.images import MAX_PIXELS, decode_data_uri, load_image
-from sfumato.core.request import GenerationRequest
+from sfumato.core.request import GenerationRequest, check_canvas, grown_size
 from sfumato.server.catalog import find
 from sfumato.server.context import ServerContext
 from sfumato.server.paths import check_prompt_networks
@@ -33,7 +33,12 @@ def open_client_image(ref: str, what: str) -> Image.Image:
             width, height = header.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         width = height = MAX_INPUT_SIDE + 1
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except UnidentifiedImageError:
+        raise ImageReadError(
+            f"The {what} could not be read: it is not a PNG, JPEG or WebP picture.",
+            "Send a complete PNG, JPEG or WebP file.",
+        ) from None
+    except (OSError, SyntaxError, ValueError) as error:
         raise ImageReadError(
             f"The {what} could not be read: {error}.", "Send a complete PNG, JPEG or WebP file."
         ) from None
@@ -57,7 +62,9 @@ def checked_request(ctx: ServerContext, request: GenerationRequest) -> Generatio
                 f"The {what} must be a data: URI with base64 image bytes.",
                 "File paths are not accepted over the network.",
             )
-        open_client_image(ref, what)
+        image = open_client_image(ref, what)
+        if field == "init_image" and (request.outpaint or request.upscale):
+            check_canvas(*grown_size(request, image.size), ctx.settings.max_canvas_side)
     check_prompt_networks(request.prompt)
     check_prompt_networks(request.negative_prompt)
     if request.model is not None:

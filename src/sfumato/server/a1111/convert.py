@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from sfumato import __version__
 from sfumato.core.errors import InvalidRequest
 from sfumato.core.request import (
+    HIRES_UPSCALERS,
     SAMPLERS,
     GenerationRequest,
     MaskedContent,
@@ -19,6 +20,7 @@ from sfumato.core.request import (
 )
 from sfumato.jobs.model import Job
 from sfumato.server.a1111.schemas import Img2ImgRequest, Txt2ImgRequest
+from sfumato.server.a1111.scripts import IMG2IMG_SCRIPTS, TXT2IMG_SCRIPTS, image_script_fields, unknown_script
 from sfumato.server.submit import as_data_uri
 
 # A1111's scheduler names (and labels) -> Sfumato's schedule types.
@@ -57,15 +59,6 @@ def _sampler(name: str) -> tuple[str, str | None]:
 
 
 def _unsupported(payload: Txt2ImgRequest) -> None:
-    if payload.enable_hr:
-        raise InvalidRequest(
-            "Hires fix (enable_hr) is not supported by this server yet.",
-            "Send enable_hr: false and upscale the result separately.",
-        )
-    if payload.script_name:
-        raise InvalidRequest(
-            f"The script {payload.script_name!r} is not available here.", "Send script_name: null."
-        )
     unknown = [name for name, value in payload.alwayson_scripts.items() if value not in (None, {}, [])]
     if unknown:
         raise InvalidRequest(
@@ -119,13 +112,47 @@ def _build(fields: dict[str, Any]) -> GenerationRequest:
         raise InvalidRequest(f"Invalid request: {describe_validation_error(error)}.") from None
 
 
+# A1111's hires sampler choice that means "the first pass's".
+_SAME_SAMPLER = ("", "use same sampler")
+
+
+def _hires(payload: Txt2ImgRequest) -> dict[str, Any]:
+    upscaler = payload.hr_upscaler or "Latent"
+    # A1111's "None" upscaler resizes the picture with Pillow's Lanczos.
+    known = {name.lower(): name for name in HIRES_UPSCALERS} | {"none": "Lanczos"}
+    if upscaler.strip().lower() not in known:
+        raise InvalidRequest(
+            f"Unknown hires upscaler {upscaler!r}.", f"Choose one of: {', '.join(HIRES_UPSCALERS)}."
+        )
+    hires: dict[str, Any] = {
+        "scale": payload.hr_scale,
+        "resize_x": payload.hr_resize_x,
+        "resize_y": payload.hr_resize_y,
+        "upscaler": known[upscaler.strip().lower()],
+        "steps": payload.hr_second_pass_steps,
+        "denoising_strength": 0.7 if payload.denoising_strength is None else payload.denoising_strength,
+        "prompt": payload.hr_prompt,
+        "negative_prompt": payload.hr_negative_prompt,
+    }
+    if payload.hr_sampler_name and payload.hr_sampler_name.strip().lower() not in _SAME_SAMPLER:
+        hires["sampler"] = _sampler(payload.hr_sampler_name)[0]
+    return hires
+
+
 def txt2img_request(payload: Txt2ImgRequest) -> GenerationRequest:
     _unsupported(payload)
-    return _build(_base_fields(payload))
+    if payload.script_name:
+        raise unknown_script(payload.script_name, TXT2IMG_SCRIPTS)
+    fields = _base_fields(payload)
+    if payload.enable_hr:
+        fields["hires"] = _hires(payload)
+    return _build(fields)
 
 
 def img2img_request(payload: Img2ImgRequest) -> GenerationRequest:
     _unsupported(payload)
+    if payload.enable_hr:
+        raise InvalidRequest("Hires fix (enable_hr) is for txt2img.", "Send enable_hr: false to img2img.")
     if not payload.init_images:
         raise InvalidRequest("img2img needs an init image.", "Send it base64-encoded in init_images.")
     if not 0 <= payload.inpainting_fill <= 3:
@@ -136,6 +163,13 @@ def img2img_request(payload: Img2ImgRequest) -> GenerationRequest:
     fields = _base_fields(payload)
     fields["init_image"] = as_data_uri(payload.init_images[0])
     fields["denoising_strength"] = 0.75 if payload.denoising_strength is None else payload.denoising_strength
+    if payload.script_name:
+        script = image_script_fields(payload.script_name, payload.script_args)
+        if script is None:
+            raise unknown_script(payload.script_name, IMG2IMG_SCRIPTS)
+        # The script grows or enlarges the picture: its size decides, not the payload's width/height.
+        del fields["width"], fields["height"]
+        fields |= script
     if payload.mask:
         fields |= {
             "mask": as_data_uri(payload.mask),
@@ -188,7 +222,9 @@ def info_json(job: Job, payload: Txt2ImgRequest) -> str:
         "sd_vae_hash": None,
         "seed_resize_from_w": payload.seed_resize_from_w,
         "seed_resize_from_h": payload.seed_resize_from_h,
-        "denoising_strength": payload.denoising_strength,
+        "denoising_strength": request.hires.denoising_strength
+        if request.hires is not None
+        else payload.denoising_strength,
         "extra_generation_params": {}
         if request.schedule_type == "Automatic"
         else {"Schedule type": request.schedule_type},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Body, Request
 from PIL import Image
 
 from sfumato.core.errors import InvalidRequest
-from sfumato.core.request import SAMPLERS, GenerationRequest
+from sfumato.core.request import HIRES_UPSCALERS, LATENT_UPSCALERS, SAMPLERS, GenerationRequest
 from sfumato.jobs.model import Job, JobState
 from sfumato.server.a1111.convert import (
     SCHEDULERS,
@@ -38,6 +39,7 @@ from sfumato.server.a1111.schemas import (
     SDVaeItem,
     Txt2ImgRequest,
 )
+from sfumato.server.a1111.scripts import IMG2IMG_SCRIPTS, TXT2IMG_SCRIPTS, is_xyz, xyz_axes
 from sfumato.server.context import MAX_OPTIONS, ServerContext
 from sfumato.server.errors import error_responses
 from sfumato.server.paths import safe_child
@@ -80,6 +82,36 @@ async def _generate(
     )
 
 
+async def _plot(ctx: ServerContext, payload: Any, convert: Any) -> GenerationResponse:
+    """A1111's X/Y/Z plot script: the grid first, then (with "include lone images") every cell."""
+    from pydantic import ValidationError
+
+    from sfumato.core.request import describe_validation_error
+    from sfumato.core.xyz import XYZPlot
+    from sfumato.server.xyz_routes import run_plot_jobs
+
+    axes, lone = xyz_axes(payload.script_args)
+    base: GenerationRequest = convert(payload.model_copy(update={"script_name": None, "script_args": []}))
+    try:
+        plot = XYZPlot.model_validate({"request": base.model_dump(mode="json"), **axes})
+    except ValidationError as error:
+        raise InvalidRequest(f"Invalid X/Y/Z plot: {describe_validation_error(error)}.") from None
+    jobs, grid = await run_plot_jobs(ctx, plot)
+    images = [base64.b64encode(grid.read_bytes()).decode()]
+    if lone:
+        images += [
+            b for b in await asyncio.to_thread(lambda: [_image_b64(ctx, j.images[0].path) for j in jobs]) if b
+        ]
+    info = json.loads(info_json(jobs[0], payload))
+    info["infotexts"] = [jobs[0].images[0].infotext, *(job.images[0].infotext for job in jobs)]
+    info["all_seeds"] = [job.request.seed for job in jobs]
+    return GenerationResponse(
+        images=images if payload.send_images else [],
+        parameters=echo_parameters(payload),
+        info=json.dumps(info),
+    )
+
+
 class GenerationFailed(Exception):
     """A job failed inside the engine; reported as A1111 does, with a 500 and the reason."""
 
@@ -91,10 +123,14 @@ def build_router() -> APIRouter:
 
     @router.post("/txt2img", response_model=GenerationResponse, responses=generation)
     async def txt2img(request: Request, payload: Txt2ImgRequest) -> GenerationResponse:
+        if is_xyz(payload.script_name):
+            return await _plot(_context(request), payload, txt2img_request)
         return await _generate(_context(request), txt2img_request(payload), payload)
 
     @router.post("/img2img", response_model=GenerationResponse, responses=generation)
     async def img2img(request: Request, payload: Img2ImgRequest) -> GenerationResponse:
+        if is_xyz(payload.script_name):
+            return await _plot(_context(request), payload, img2img_request)
         return await _generate(_context(request), img2img_request(payload), payload)
 
     @router.get("/progress", response_model=ProgressResponse, responses=error_responses(422, a1111=True))
@@ -222,11 +258,22 @@ def build_router() -> APIRouter:
 
     @router.get("/scripts", response_model=ScriptsList)
     def scripts() -> ScriptsList:
-        return ScriptsList()
+        return ScriptsList(
+            txt2img=[name.lower() for name in TXT2IMG_SCRIPTS],
+            img2img=[name.lower() for name in IMG2IMG_SCRIPTS],
+        )
 
     @router.get("/upscalers")
     def upscalers() -> list[dict[str, Any]]:
-        return []
+        pixel = [name for name in HIRES_UPSCALERS if name not in LATENT_UPSCALERS]
+        return [
+            {"name": name, "model_name": None, "model_path": None, "model_url": None, "scale": 4}
+            for name in pixel
+        ]
+
+    @router.get("/latent-upscale-modes")
+    def latent_upscale_modes() -> list[dict[str, str]]:
+        return [{"name": name} for name in LATENT_UPSCALERS]
 
     @router.post("/png-info", response_model=PngInfoResponse, responses=error_responses(413, 422, a1111=True))
     def png_info(payload: PngInfoRequest) -> PngInfoResponse:

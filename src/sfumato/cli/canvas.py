@@ -1,0 +1,182 @@
+"""Commands that grow a picture: `sfumato outpaint`, `sfumato fix-crop`, `sfumato upscale`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sfumato.cli.console import fail
+from sfumato.cli.main import (
+    BatchCount,
+    BatchSize,
+    Cfg,
+    ClipSkip,
+    Format,
+    Json,
+    Model,
+    Negative,
+    OutputDir,
+    Sampler,
+    Schedule,
+    Seed,
+    Steps,
+    Strength,
+    Vae,
+    app,
+    build_request,
+    request_fields,
+    run_and_report,
+    settings_for,
+)
+
+Picture = Annotated[Path, typer.Argument(help="The picture to grow.", exists=True, dir_okay=False)]
+Prompt = Annotated[
+    str | None, typer.Argument(help="What to draw; default: the prompt stored in the picture.")
+]
+Fill = Annotated[
+    str | None, typer.Option("--fill", help="New area starts as: blurred mirror, edge stretch, latent noise.")
+]
+Seam = Annotated[
+    int | None, typer.Option("--seam", help="Pixels of the known picture re-rendered with it, feathered.")
+]
+
+
+def _pixels(help: str) -> Any:
+    return typer.Option(help=help, min=0)
+
+
+def picture_prompts(picture: Path, prompt: str | None, negative: str | None) -> tuple[str, str | None]:
+    """The prompt given, else the one the picture's recipe holds (and its negative, unless given)."""
+    if prompt is not None:
+        return prompt, negative
+    from sfumato.archive.metadata import read_metadata
+
+    found = read_metadata(picture)
+    if not found.has_recipe or not found.prompt:
+        fail(
+            f'{picture.name} holds no prompt; give one after the picture, e.g. sfumato outpaint in.png "a castle".'
+        )
+    return found.prompt, negative if negative is not None else found.negative_prompt
+
+
+@app.command()
+def outpaint(
+    picture: Picture,
+    prompt: Prompt = None,
+    top: Annotated[int, _pixels("Pixels to add above (rounded up to 8).")] = 0,
+    bottom: Annotated[int, _pixels("Pixels to add below.")] = 0,
+    left: Annotated[int, _pixels("Pixels to add on the left.")] = 0,
+    right: Annotated[int, _pixels("Pixels to add on the right.")] = 0,
+    aspect: Annotated[
+        str | None, typer.Option("--aspect", help="Grow evenly to this aspect ratio (W:H), instead of sides.")
+    ] = None,
+    fill: Fill = None,
+    seam: Seam = None,
+    strength: Strength = None,
+    negative: Negative = None,
+    steps: Steps = None,
+    cfg: Cfg = None,
+    sampler: Sampler = None,
+    schedule: Schedule = None,
+    seed: Seed = None,
+    batch_size: BatchSize = None,
+    batch_count: BatchCount = None,
+    clip_skip: ClipSkip = None,
+    model: Model = None,
+    vae: Vae = None,
+    image_format: Format = "png",
+    output_dir: OutputDir = None,
+    as_json: Json = False,
+) -> None:
+    """Grow a picture's canvas on any sides and draw the new area, with the whole picture as context."""
+    prompt, negative = picture_prompts(picture, prompt, negative)
+    values = request_fields(locals())
+    sides: dict[str, Any] = {"top": top, "bottom": bottom, "left": left, "right": right}
+    if aspect is not None:
+        from sfumato.core.images import load_image
+        from sfumato.core.request import aspect_sides
+
+        if any(sides.values()):
+            fail("Give either --aspect or the sides to grow, not both.")
+        sides |= aspect_sides(load_image(str(picture), "picture").size, aspect)
+    if fill is not None:
+        sides["fill"] = fill
+    if seam is not None:
+        sides["seam"] = seam
+    # The recipe keeps the picture's full path, so that --from finds it from any folder.
+    values |= {"init_image": str(picture.resolve()), "outpaint": sides}
+    run_and_report(build_request(None, values), settings_for(output_dir), image_format, as_json)
+
+
+@app.command("fix-crop")
+def fix_crop(
+    picture: Picture,
+    prompt: Prompt = None,
+    side: Annotated[
+        str | None, typer.Option("--side", help="top, bottom, left or right; default: found in the picture.")
+    ] = None,
+    strength: Strength = None,
+    negative: Negative = None,
+    steps: Steps = None,
+    cfg: Cfg = None,
+    sampler: Sampler = None,
+    schedule: Schedule = None,
+    seed: Seed = None,
+    batch_size: BatchSize = None,
+    batch_count: BatchCount = None,
+    model: Model = None,
+    vae: Vae = None,
+    image_format: Format = "png",
+    output_dir: OutputDir = None,
+    as_json: Json = False,
+) -> None:
+    """Complete a subject cut off by the frame: outpaint the side it touches, with the picture's own recipe."""
+    from sfumato.jobs.fix_crop import fix_crop_request
+
+    request = fix_crop_request(str(picture.resolve()), side, request_fields(locals()))
+    run_and_report(request, settings_for(output_dir), image_format, as_json)
+
+
+@app.command()
+def upscale(
+    picture: Annotated[Path, typer.Argument(help="The picture to enlarge.", exists=True, dir_okay=False)],
+    prompt: Prompt = None,
+    scale: Annotated[float, typer.Option("--scale", help="Enlarge by (e.g. 2 or 4).")] = 2.0,
+    tiled: Annotated[
+        bool, typer.Option("--tiled/--no-tiled", help="Re-render tile by tile (the only mode so far).")
+    ] = True,
+    overlap: Annotated[
+        int | None, typer.Option("--overlap", help="Pixels neighbouring tiles share (32).")
+    ] = None,
+    tile: Annotated[
+        int | None, typer.Option("--tile", help="Tile side; default: the model's native size.")
+    ] = None,
+    strength: Annotated[
+        float, typer.Option("--strength", help="Denoising of each tile (low keeps it).")
+    ] = 0.2,
+    negative: Negative = None,
+    steps: Steps = None,
+    cfg: Cfg = None,
+    sampler: Sampler = None,
+    schedule: Schedule = None,
+    seed: Seed = None,
+    model: Model = None,
+    vae: Vae = None,
+    image_format: Format = "png",
+    output_dir: OutputDir = None,
+    as_json: Json = False,
+) -> None:
+    """Enlarge a picture with new detail: Lanczos, then every overlapping tile re-rendered and blended."""
+    if not tiled:
+        fail("Only tiled upscaling is available; leave out --no-tiled.")
+    prompt, negative = picture_prompts(picture, prompt, negative)
+    values = request_fields(locals())
+    settings: dict[str, Any] = {"scale": scale}
+    if overlap is not None:
+        settings["overlap"] = overlap
+    if tile is not None:
+        settings["tile"] = tile
+    values |= {"init_image": str(picture.resolve()), "upscale": settings}
+    run_and_report(build_request(None, values), settings_for(output_dir), image_format, as_json)
