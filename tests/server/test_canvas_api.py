@@ -212,6 +212,16 @@ def test_a1111_hires_with_an_unknown_upscaler_is_a_422(client: TestClient) -> No
     assert [u["name"] for u in client.get("/sdapi/v1/upscalers").json()] == ["Lanczos", "Nearest"]
 
 
+def test_a1111_hires_with_its_own_checkpoint_or_schedule_is_refused_not_dropped(client: TestClient) -> None:
+    payload = {"steps": 1, "width": 64, "height": 64, "enable_hr": True, "hr_upscaler": "Latent"}
+    same = client.post("/sdapi/v1/txt2img", json={**payload, "hr_checkpoint_name": "Use same checkpoint"})
+    assert same.status_code == 200, same.text
+    for field, value in (("hr_checkpoint_name", "other.safetensors"), ("hr_scheduler", "Karras")):
+        answer = client.post("/sdapi/v1/txt2img", json={**payload, field: value})
+        assert answer.status_code == 422
+        assert f"{field} '{value}'" in answer.json()["detail"]
+
+
 def test_xyz_plot_over_the_job_api(client: TestClient) -> None:
     body = {
         "request": {"prompt": "a red circle", "steps": 2, "seed": 5},

@@ -136,6 +136,17 @@ def _hires(payload: Txt2ImgRequest) -> dict[str, Any]:
     }
     if payload.hr_sampler_name and payload.hr_sampler_name.strip().lower() not in _SAME_SAMPLER:
         hires["sampler"] = _sampler(payload.hr_sampler_name)[0]
+    # Accepted only where they mean "as the first pass", so no field is silently dropped.
+    for field, same in (
+        ("hr_checkpoint_name", "use same checkpoint"),
+        ("hr_scheduler", "use same scheduler"),
+    ):
+        value = getattr(payload, field)
+        if value and value.strip().lower() != same:
+            raise InvalidRequest(
+                f"{field} {value!r}: a second pass with its own checkpoint or schedule is not supported yet.",
+                f"Leave {field} out or send {same.capitalize()!r}.",
+            )
     return hires
 
 
