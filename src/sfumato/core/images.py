@@ -38,16 +38,17 @@ def _open_bytes(data: bytes, what: str, name: str = "") -> Image.Image:
             return image.copy()
     except Image.DecompressionBombError:
         raise ImageReadError(f"The {what} is too large to open.", "Resize it and try again.") from None
-    except UnidentifiedImageError:
-        raise ImageReadError(
-            f"The {what} could not be read: it is not a PNG, JPEG or WebP picture.",
-            "Check that it is a complete PNG, JPEG or WebP file.",
-        ) from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ImageReadError(
-            f"The {what} could not be read: {error}.",
-            "Check that it is a complete PNG, JPEG or WebP file.",
-        ) from None
+    except (OSError, SyntaxError, ValueError) as error:  # UnidentifiedImageError is an OSError
+        raise unreadable(what, error) from None
+
+
+def unreadable(
+    what: str, error: Exception, hint: str = "Check that it is a complete PNG, JPEG or WebP file."
+) -> ImageReadError:
+    """The error for a picture Pillow could not read, in words that name no Python object."""
+    if isinstance(error, UnidentifiedImageError):
+        return ImageReadError(f"The {what} could not be read: it is not a PNG, JPEG or WebP picture.", hint)
+    return ImageReadError(f"The {what} could not be read: {error}.", hint)
 
 
 def decode_data_uri(ref: str, what: str = "image") -> bytes:

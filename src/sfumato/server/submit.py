@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import warnings
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from sfumato.core.errors import ImageReadError, InvalidRequest
-from sfumato.core.images import MAX_PIXELS, decode_data_uri, load_image
+from sfumato.core.images import MAX_PIXELS, decode_data_uri, load_image, unreadable
 from sfumato.core.request import GenerationRequest, check_canvas, grown_size
 from sfumato.server.catalog import find
 from sfumato.server.context import ServerContext
@@ -33,15 +33,8 @@ def open_client_image(ref: str, what: str) -> Image.Image:
             width, height = header.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         width = height = MAX_INPUT_SIDE + 1
-    except UnidentifiedImageError:
-        raise ImageReadError(
-            f"The {what} could not be read: it is not a PNG, JPEG or WebP picture.",
-            "Send a complete PNG, JPEG or WebP file.",
-        ) from None
     except (OSError, SyntaxError, ValueError) as error:
-        raise ImageReadError(
-            f"The {what} could not be read: {error}.", "Send a complete PNG, JPEG or WebP file."
-        ) from None
+        raise unreadable(what, error, "Send a complete PNG, JPEG or WebP file.") from None
     if max(width, height) > MAX_INPUT_SIDE or width * height > MAX_PIXELS:
         raise ImageReadError(
             f"The {what} is too large ({width}x{height}); the limit is {MAX_INPUT_SIDE} pixels "
