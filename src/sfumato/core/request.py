@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sfumato.core.errors import InvalidRequest
+from sfumato.core.postprocess import PostprocessStep
 
 SAMPLERS: tuple[str, ...] = (
     "Euler",
@@ -293,6 +294,11 @@ class GenerationRequest(BaseModel):
     fix_crop: bool = Field(
         default=False,
         description="After the render, outpaint the side where the main subject is cut off by the frame.",
+    )
+    postprocess: list[PostprocessStep] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Steps run on each finished picture, in order: upscale, restore faces, detail.",
     )
     model: str | None = None
     vae: str | None = None
