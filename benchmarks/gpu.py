@@ -225,6 +225,48 @@ def bench_case(
     return rows
 
 
+def bench_vram_mode(mode: str, args: argparse.Namespace) -> Row:
+    """Sfumato alone in a low-VRAM mode (goal for lowvram: SD1.5 512² within 2 GiB of VRAM)."""
+    import torch
+
+    from sfumato.core.request import GenerationRequest
+    from sfumato.engine.generate import generate
+    from sfumato.models.offload import apply_vram_mode
+
+    dtype = torch.float32 if args.smoke else torch.float16
+    size = 64 if args.smoke else 512
+    components = tiny("cpu", dtype) if args.smoke else full_size("sd15", "cpu", dtype)
+    apply_vram_mode(components, cast(Any, mode), torch.device(args.device))
+    request = GenerationRequest(
+        prompt=PROMPT,
+        negative_prompt=NEGATIVE,
+        steps=args.steps,
+        sampler="Euler",
+        seed=1,
+        width=size,
+        height=size,
+    )
+    _, median, peak = measure(
+        lambda: generate(components, request, preview_every=0), args.device, args.repeats
+    )
+    row = Row(
+        model="sd15",
+        size=size,
+        batch=1,
+        dtype="fp32" if args.smoke else "fp16",
+        compiled=False,
+        engine=f"sfumato {mode}",
+        steps=args.steps,
+        seconds_per_batch=median,
+        seconds_per_picture=median,
+        its=args.steps / median,
+        peak_vram_gib=peak,
+        compile_seconds=0.0,
+    )
+    print(_line(row), flush=True)
+    return row
+
+
 def _line(row: Row) -> str:
     compiled = "compiled" if row.compiled else "eager"
     extra = f", compile {row.compile_seconds:.0f} s" if row.compiled else ""
@@ -277,6 +319,12 @@ def main() -> None:
                         f"{name} {size}² b{batch} {dtype_name} compiled={compiled}: failed: {error!r}",
                         flush=True,
                     )
+    if not args.only or args.only == "sd15":
+        for mode in ("medvram", "lowvram"):
+            try:
+                rows.append(bench_vram_mode(mode, args))
+            except Exception as error:
+                print(f"sd15 {mode}: failed: {error!r}", flush=True)
     if args.out:
         args.out.write_text(json.dumps([asdict(row) for row in rows], indent=2))
         print(f"wrote {args.out}")

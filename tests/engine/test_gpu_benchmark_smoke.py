@@ -25,6 +25,8 @@ def test_the_gpu_benchmark_runs_on_tiny_models(tmp_path: Path) -> None:
         ("sfumato", 1),
         ("diffusers", 2),
         ("sfumato", 2),
+        ("sfumato medvram", 1),
+        ("sfumato lowvram", 1),
     ]
     assert all(row["its"] > 0 and row["seconds_per_picture"] > 0 for row in rows)
     assert "sfumato / diffusers time" in done.stdout and "failed" not in done.stdout

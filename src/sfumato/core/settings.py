@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     default_model: str | None = Field(default=None, description="Model used when a request names none.")
     device: str = Field(default="auto", description="auto, cpu, cuda, cuda:N or mps.")
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    vram_mode: Literal["normal", "medvram", "lowvram"] = Field(
+        default="normal",
+        description="GPUs with little VRAM: medvram moves whole model parts in as they run, lowvram layer by layer.",
+    )
     preview_every: int = Field(default=5, ge=0, description="Steps between live previews; 0 = none.")
     max_canvas_side: int = Field(
         default=2048,

@@ -31,6 +31,8 @@ class Components:
     tokenizer_2: CLIPTokenizer | None = None
     native_size: int = 512
     notes: list[str] = field(default_factory=list)
+    # Where to compute when the weights live elsewhere between uses (low-VRAM modes, models/offload.py).
+    execution_device: torch.device | None = None
 
     @property
     def is_sdxl(self) -> bool:
@@ -63,7 +65,7 @@ class Components:
 
     @property
     def device(self) -> torch.device:
-        return self.unet.device
+        return self.execution_device if self.execution_device is not None else self.unet.device
 
     @property
     def dtype(self) -> torch.dtype:

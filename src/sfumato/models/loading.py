@@ -28,6 +28,7 @@ from sfumato.models.identify import (
     identify_header,
 )
 from sfumato.models.ldm_parts import clip_from_ldm, missing_weights, unet_from_ldm
+from sfumato.models.offload import apply_vram_mode
 from sfumato.models.safety import (
     FileFormat,
     load_checked_safetensors,
@@ -88,11 +89,20 @@ def load_model(
     want = dtype if dtype is not None else resolve_dtype(settings.precision, target)
 
     def load() -> Components:
+        import torch
+
         model_hash = None if path.is_dir() else library.hash_file(path)
         vae_hash = library.hash_file(vae_path) if vae_path else None
+        # Offloaded parts load into system memory: loading to a small GPU first is what fails.
+        offloaded = settings.vram_mode != "normal" and target.type != "cpu"
         components = load_checkpoint(
-            path, vae_path=vae_path, device=target, dtype=want, prediction=prediction
+            path,
+            vae_path=vae_path,
+            device=torch.device("cpu") if offloaded else target,
+            dtype=want,
+            prediction=prediction,
         )
+        apply_vram_mode(components, settings.vram_mode, target)
         components.info = ModelInfo(
             name=BUILTIN_MODEL if path == demo_model_folder() else components.info.name,
             hash=model_hash,
@@ -114,6 +124,7 @@ def load_model(
         str(target),
         str(want),
         prediction or "",
+        settings.vram_mode,
     )
     return cache.get(key, load, estimate=_estimate_bytes(path, want))
 
