@@ -129,7 +129,7 @@ def diffusers_pipeline(components: Any, scheduler: Any) -> Any:
     return pipe
 
 
-def measure(run: Callable[[], None], device: str, repeats: int) -> tuple[float, float, float]:
+def measure(run: Callable[[], object], device: str, repeats: int) -> tuple[float, float, float]:
     """(first call's seconds, median seconds of the next ``repeats`` calls, peak VRAM in GiB)."""
     import torch
 
