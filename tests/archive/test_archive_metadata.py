@@ -189,7 +189,7 @@ def test_comfyui_prompt_graph(tmp_path: Path) -> None:
         "dpmpp_2m",
     )
     assert metadata.model == "v1-5-pruned-emaonly"
-    assert "Steps: 20, Sampler: dpmpp_2m, Schedule type: karras, CFG scale: 8" in metadata.parameters
+    assert "Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 8" in metadata.parameters
     # ComfyUI seeds go past A1111's 32 bits: recalled as they are.
     request = request_from_image(path)
     assert (request.seed, request.sampler, request.schedule_type, request.width, request.height) == (

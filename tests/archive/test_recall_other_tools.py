@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -497,3 +498,34 @@ def test_64_bit_seeds_are_requests_and_round_trip(tmp_path: Path) -> None:
     index = ArchiveIndex(tmp_path / "out", tmp_path / "index.sqlite")
     index.rebuild()
     assert [record.seed for record in index.list()] == [2**64 - 1]
+
+
+# --- Broken metadata: never a crash, at worst "no settings" or a clear error ---------------------
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        {"sd-metadata": '{"image": "x"}'},
+        {"sd-metadata": '{"image": {"prompt": 5, "sampler": "k_lms"}}'},
+        {"sd-metadata": "[" * 5000 + "]" * 5000},
+        {"Dream": "no quotes at all -s x"},
+        {"Comment": "[]", "Description": "x"},
+        {"Comment": '{"sampler": 5, "seed": "abc"}', "Description": "x", "Source": "y"},
+        {"parameters": '{"prompt": 1, "base_model": null}'},
+        {"parameters": '{"sui_image_params": {"seed": "abc", "loras": [1, null], "loraweights": "x"}}'},
+        {
+            "prompt": '{"1": {"class_type": "KSampler", "inputs": {"latent_image": ["1", 0], "guider": ["1", 0]}}}'
+        },
+        {
+            "workflow": '{"nodes": [{"id": 1, "type": "KSampler", "inputs": [{"name": "model", "link": 9}]}], "links": [{"id": 9}]}'
+        },
+    ],
+)
+def test_broken_metadata_of_other_tools(tmp_path: Path, chunks: dict[str, str]) -> None:
+    from sfumato.core.errors import InvalidRequest
+
+    path = write_png(tmp_path / "x.png", chunks)
+    read_metadata(path)
+    with contextlib.suppress(InvalidRequest):
+        request_from_image(path)

@@ -148,12 +148,13 @@ def _from_sfumato(chunk: str) -> tuple[dict[str, Any], GenerationRequest | None,
     return fields, request, info
 
 
-def _summary(found: Mapping[str, Any], size: tuple[int, int]) -> str:
-    """An A1111-style text for pictures from tools that write another format, to show and search."""
+def _summary(found: Mapping[str, Any], fields: Mapping[str, Any], size: tuple[int, int]) -> str:
+    """An A1111-style text for pictures from tools that write another format, to show and search;
+    sampler and schedule type by their A1111 names, as A1111 and its clients read them."""
     params = {
         "Steps": found.get("steps"),
-        "Sampler": found.get("sampler"),
-        "Schedule type": found.get("scheduler"),
+        "Sampler": fields.get("sampler"),
+        "Schedule type": fields.get("schedule_type") if fields.get("schedule_type") != "Automatic" else None,
         "CFG scale": format_number(found["cfg_scale"])
         if isinstance(found.get("cfg_scale"), (int, float))
         else None,
@@ -280,6 +281,7 @@ def metadata_from_chunks(chunks: dict[str, str], size: tuple[int, int]) -> Image
     source, found, to_fields = _foreign(chunks)
     if not found:
         return ImageMetadata(None, width, height, chunks=chunks)
+    fields = to_fields(found)
     return ImageMetadata(
         source,
         width,
@@ -292,8 +294,8 @@ def metadata_from_chunks(chunks: dict[str, str], size: tuple[int, int]) -> Image
         sampler=found.get("sampler"),
         model=found.get("model"),
         model_hash=found.get("model_hash"),
-        parameters=_summary(found, size),
-        fields=to_fields(found),
+        parameters=_summary(found, fields, size),
+        fields=fields,
         chunks=chunks,
     )
 

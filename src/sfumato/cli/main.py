@@ -391,6 +391,7 @@ def _mount() -> None:
     import sfumato.cli.canvas
     import sfumato.cli.xyz  # noqa: F401  (registers xyz on `app`)
     from sfumato.cli.archive import archive_app
+    from sfumato.cli.info import info
     from sfumato.cli.models import models_app
     from sfumato.cli.prompt import prompt_app
     from sfumato.cli.serve import serve
@@ -401,6 +402,7 @@ def _mount() -> None:
     app.add_typer(prompt_app, name="prompt")
     app.add_typer(train_app, name="train")
     app.command()(serve)
+    app.command()(info)
 
 
 _mount()
