@@ -232,7 +232,7 @@ class ArchiveIndex:
             cursor = db.execute(_INSERT, row)
             record_id = cursor.lastrowid
         assert record_id is not None
-        return Record(record_id, *row)
+        return _record((record_id, *row))
 
     def save(self, item: GeneratedImage, format: ImageFormat = "png", subfolder: str | None = None) -> Record:
         """Write the picture (atomically) into the outputs folder, then index it.
