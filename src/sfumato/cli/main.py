@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer._click import Context  # typer vendors click; its group is typed against this
 from typer.core import TyperGroup
 
 from sfumato.cli.console import console, fail, print_json
@@ -26,7 +25,8 @@ if TYPE_CHECKING:
 class _Commands(TyperGroup):
     """Shows Sfumato's own errors as one line (what went wrong, what to do) and exits 1."""
 
-    def invoke(self, ctx: Context) -> Any:
+    # `ctx` is click's Context; newer typers vendor click privately, so it is not named here.
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except SfumatoError as error:
