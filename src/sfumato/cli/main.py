@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from sfumato.cli.console import console, fail, print_json
+from sfumato.cli.console import console, fail, fail_with, json_errors, print_json
 from sfumato.core.errors import Cancelled, SfumatoError
 from sfumato.core.images import ImageFormat
 
@@ -27,10 +27,11 @@ class _Commands(TyperGroup):
 
     # `ctx` is click's Context; newer typers vendor click privately, so it is not named here.
     def invoke(self, ctx: Any) -> Any:
+        json_errors.set("--json" in getattr(ctx, "args", ()))  # the sub-command's own arguments
         try:
             return super().invoke(ctx)
         except SfumatoError as error:
-            fail(str(error))
+            fail_with(error)
 
 
 app = typer.Typer(
@@ -200,7 +201,7 @@ def run_and_report(
     if isinstance(error, Cancelled):
         fail("Cancelled; no picture was saved.", code=130)
     if isinstance(error, SfumatoError):
-        fail(str(error))
+        fail_with(error)
     if error is not None:
         raise error
     output: RunOutput = outcome["value"]
@@ -391,6 +392,7 @@ def _mount() -> None:
     import sfumato.cli.canvas
     import sfumato.cli.xyz  # noqa: F401  (registers xyz on `app`)
     from sfumato.cli.archive import archive_app
+    from sfumato.cli.config import config
     from sfumato.cli.info import info
     from sfumato.cli.models import models_app
     from sfumato.cli.prompt import prompt_app
@@ -403,6 +405,7 @@ def _mount() -> None:
     app.add_typer(train_app, name="train")
     app.command()(serve)
     app.command()(info)
+    app.command()(config)
 
 
 _mount()
