@@ -151,3 +151,21 @@ def test_info_of_a_picture_without_settings_and_of_a_missing_file(tmp_path: Path
     missing = runner.invoke(app, ["info", str(tmp_path / "nope.png")])
     assert missing.exit_code == 1 and "does not exist" in missing.stderr
     assert "Traceback" not in missing.stderr + missing.stdout
+
+
+def test_info_on_hostile_pictures_is_a_report_or_one_line(tmp_path: Path) -> None:
+    from hostile import one_line_error, write_pictures
+
+    for name, path in write_pictures(tmp_path).items():
+        for args in (["info", str(path)], ["info", str(path), "--json"]):
+            result = runner.invoke(app, args)
+            assert "Traceback" not in result.output, (name, result.output)
+            assert result.exception is None or isinstance(result.exception, SystemExit), (name, result.output)
+            if result.exit_code:
+                assert result.exit_code == 1, (name, result.output)
+                if "--json" in args:
+                    assert set(json.loads(result.stdout)) == {"error", "hint"}, name
+                else:
+                    assert one_line_error(result.output), (name, result.output)
+            elif "--json" in args:
+                assert json.loads(result.stdout)["file"] == str(path)
