@@ -92,6 +92,13 @@ def test_errors_under_json_are_json_on_stdout(args: list[str], error: str) -> No
     assert result.stderr == ""
 
 
+def test_usage_errors_under_json_are_json() -> None:
+    result = runner.invoke(app, ["img2img", "a cat", "--json"])  # --init is required
+    assert result.exit_code == 2
+    answer = json.loads(result.stdout)
+    assert "--init" in answer["error"] and answer["hint"] == "See --help."
+
+
 def test_errors_without_json_stay_one_line_on_stderr() -> None:
     result = runner.invoke(app, ["info", "missing.png"])
     assert result.exit_code == 1 and result.stdout == ""

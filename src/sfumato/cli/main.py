@@ -32,6 +32,13 @@ class _Commands(TyperGroup):
             return super().invoke(ctx)
         except SfumatoError as error:
             fail_with(error)
+        except Exception as error:
+            # click's usage errors (a missing option, a bad value), as JSON under --json; matched by
+            # shape, since typer vendors click privately in some versions and not in others
+            message = getattr(error, "format_message", None)
+            if json_errors.get() and callable(message) and isinstance(getattr(error, "exit_code", None), int):
+                fail(str(message()), code=getattr(error, "exit_code", 2), hint="See --help.")
+            raise
 
 
 app = typer.Typer(
