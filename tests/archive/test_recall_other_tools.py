@@ -529,3 +529,25 @@ def test_broken_metadata_of_other_tools(tmp_path: Path, chunks: dict[str, str]) 
     read_metadata(path)
     with contextlib.suppress(InvalidRequest):
         request_from_image(path)
+
+
+def test_the_archive_indexes_other_tools_pictures_with_their_settings(tmp_path: Path) -> None:
+    from sfumato.archive.index import ArchiveIndex
+
+    out = tmp_path / "out"
+    out.mkdir()
+    write_png(out / "fooocus.png", {"parameters": json.dumps(FOOOCUS)})
+    write_png(out / "swarm.png", {"parameters": json.dumps(SWARMUI)})
+    write_png(out / "comfy.png", {"workflow": json.dumps(WORKFLOW_V1)})
+    write_png(out / "invoke2.png", {"sd-metadata": json.dumps(INVOKEAI_2)})
+    index = ArchiveIndex(out, tmp_path / "index.sqlite")
+    index.rebuild()
+    records = {Path(r.path).stem: r for r in index.list()}
+    assert {name: (r.source, r.seed) for name, r in records.items()} == {
+        "fooocus": ("fooocus", 8374992719311541120),
+        "swarm": ("swarmui", 1796253913),
+        "comfy": ("comfyui", BIG_SEED),
+        "invoke2": ("invokeai", 3259385431),
+    }
+    assert records["fooocus"].prompt.startswith("a cat in a spacesuit")  # not the JSON text
+    assert [Path(r.path).stem for r in index.search("heron")] == ["comfy"]
