@@ -13,9 +13,11 @@ from PIL import ExifTags, Image
 from PIL.PngImagePlugin import PngInfo
 
 from sfumato.archive.metadata import NoRecipeInImage, read_metadata, request_from_image
-from sfumato.core.request import GenerationRequest
+from sfumato.core.request import SCHEDULE_TYPES, GenerationRequest
 
 BIG_SEED = 2**64 - 17  # ComfyUI draws seeds up to 2**64 - 1
+# ComfyUI's "normal" schedule is A1111's "Normal" where this build has it, else the sampler's own.
+NORMAL = "Normal" if "Normal" in SCHEDULE_TYPES else "Automatic"
 
 
 def write_png(path: Path, chunks: dict[str, str]) -> Path:
@@ -183,7 +185,7 @@ def test_comfyui_hires_graph_recalls_the_first_pass(tmp_path: Path) -> None:
         "8": {"class_type": "LatentUpscaleBy", "inputs": {"samples": ["3", 0], "scale_by": 1.5}},
     }
     path = write_png(tmp_path / "h.png", {"prompt": json.dumps(graph)})
-    assert recalled(path) == ("a fox", "", 2**40 + 3, 30, 7.0, "Euler a", "Automatic", 512, 768)
+    assert recalled(path) == ("a fox", "", 2**40 + 3, 30, 7.0, "Euler a", NORMAL, 512, 768)
 
 
 # --- InvokeAI ----------------------------------------------------------------------------------
@@ -455,7 +457,7 @@ def test_swarmui(tmp_path: Path, format: str) -> None:
         30,
         6.5,
         "Euler a",
-        "Automatic",
+        NORMAL,
         1024,
         768,
     )
