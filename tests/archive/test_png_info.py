@@ -169,3 +169,21 @@ def test_info_on_hostile_pictures_is_a_report_or_one_line(tmp_path: Path) -> Non
                     assert one_line_error(result.output), (name, result.output)
             elif "--json" in args:
                 assert json.loads(result.stdout)["file"] == str(path)
+
+
+def test_png_info_of_our_picture_says_its_rng_is_cpu(tmp_path: Path) -> None:
+    from sfumato.archive.files import save_image
+    from sfumato.archive.pnginfo import png_info
+    from sfumato.core.request import GenerationRequest
+    from sfumato.core.result import GeneratedImage, ModelInfo
+
+    recipe = GenerationRequest(prompt="a red circle", seed=7, width=64, height=64)
+    path = save_image(GeneratedImage(make_image(64, 64), recipe, ModelInfo(name="demo")), tmp_path)
+    with Image.open(path) as image:
+        found = png_info(image)
+    assert (found.parameters["RNG"], found.parameters["Seed"], found.metadata.source) == (
+        "CPU",
+        "7",
+        "sfumato",
+    )
+    assert "sfumato" in found.items  # our full recipe, as an item beside the infotext

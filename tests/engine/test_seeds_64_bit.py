@@ -24,3 +24,9 @@ def test_batch_seeds_count_on_from_the_first() -> None:
     assert image_seed(2**32 - 1, 1) == 0  # as before: a 32-bit seed wraps inside 32 bits
     assert image_seed(2**40, 2) == 2**40 + 2
     assert image_seed(2**64 - 1, 1) == 0
+
+
+def test_our_noise_is_a1111s_cpu_rng_which_our_infotext_names() -> None:
+    # A1111 with "RNG: CPU": torch.manual_seed(seed), then torch.randn of one picture's latent shape.
+    a1111 = torch.randn((4, 8, 8), generator=torch.Generator("cpu").manual_seed(42))
+    assert torch.equal(image_noise((4, 8, 8), 42).noise[0], a1111)
