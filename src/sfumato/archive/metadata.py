@@ -1,4 +1,4 @@
-"""Reading the recipe inside a picture: Sfumato's own, or A1111's, ComfyUI's, InvokeAI's (2-4),
+"""Reading the recipe inside a picture: Sfumato's own, or A1111's, ComfyUI's, InvokeAI's (2 and later),
 NovelAI's, Fooocus's or SwarmUI's."""
 
 from __future__ import annotations
