@@ -27,7 +27,7 @@ def test_png_carries_a1111_text_and_sfumato_json(tmp_path: Path, make_item: Make
         assert image.convert("RGB").tobytes() == item.image.tobytes()
     assert text["parameters"] == (
         "a red circle\nNegative prompt: blurry\nSteps: 4, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 64x64, "
-        f'Model hash: 0123456789, Model: demo, Lora hashes: "a: 0123456789ab", Version: sfumato {files.__version__}'
+        f'Model hash: 0123456789, Model: demo, Lora hashes: "a: 0123456789ab", RNG: CPU, Version: sfumato {files.__version__}'
     )
     recipe = json.loads(text["sfumato"])
     assert recipe["request"] == item.recipe.model_dump(mode="json")

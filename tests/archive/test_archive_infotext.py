@@ -10,7 +10,7 @@ from sfumato.core.errors import InvalidRequest
 from sfumato.core.request import GenerationRequest, Hires
 from sfumato.core.result import ModelInfo
 
-V = f"Version: sfumato {__version__}"
+V = f"RNG: CPU, Version: sfumato {__version__}"
 DEMO = ModelInfo("demo", "e6e99610c4")
 INIT = "data:image/png;base64,AAAA"
 

@@ -16,7 +16,7 @@ from sd_parsers import ParserManager
 
 from sfumato.archive.files import save_image
 from sfumato.archive.metadata import NoRecipeInImage, read_metadata, request_from_image
-from sfumato.core.errors import ImageReadError, InvalidRequest
+from sfumato.core.errors import ImageReadError
 
 A1111_TEXT = (
     "masterpiece, a castle on a hill\nNegative prompt: lowres, (worst quality:1.4)\n"
@@ -179,7 +179,8 @@ def test_comfyui_prompt_graph(tmp_path: Path) -> None:
     )
     metadata = read_metadata(path)
     assert metadata.source == "comfyui"
-    assert metadata.prompt == "beautiful scenery, purple galaxy bottle"
+    # The LoRA loader between checkpoint and sampler becomes A1111's prompt tag.
+    assert metadata.prompt == "beautiful scenery, purple galaxy bottle <lora:detail:1>"
     assert metadata.negative_prompt == "text, watermark"
     assert (metadata.seed, metadata.steps, metadata.cfg_scale, metadata.sampler) == (
         156680208700286,
@@ -188,12 +189,11 @@ def test_comfyui_prompt_graph(tmp_path: Path) -> None:
         "dpmpp_2m",
     )
     assert metadata.model == "v1-5-pruned-emaonly"
-    assert "Steps: 20, Sampler: dpmpp_2m, Schedule type: karras, CFG scale: 8" in metadata.parameters
-    # ComfyUI seeds go past A1111's 32 bits: recall says so, and takes an override.
-    with pytest.raises(InvalidRequest, match="seed"):
-        request_from_image(path)
-    request = request_from_image(path, {"seed": 7})
-    assert (request.sampler, request.schedule_type, request.width, request.height) == (
+    assert "Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 8" in metadata.parameters
+    # ComfyUI seeds go past A1111's 32 bits: recalled as they are.
+    request = request_from_image(path)
+    assert (request.seed, request.sampler, request.schedule_type, request.width, request.height) == (
+        156680208700286,
         "DPM++ 2M",
         "Karras",
         512,

@@ -13,7 +13,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,13 +105,22 @@ def _created(path: Path) -> str:
     return datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="microseconds")
 
 
+# SQLite integers are signed 64-bit; ComfyUI's seeds reach 2**64 - 1, so the top half is stored
+# as its two's complement (pictures never record a negative seed).
+_SIGNED = 2**63
+
+
+def _stored_seed(seed: int | None) -> int | None:
+    return seed - 2 * _SIGNED if seed is not None and seed >= _SIGNED else seed
+
+
 def _row(relative: str, created: str, metadata: ImageMetadata) -> tuple[Any, ...]:
     return (
         relative,
         created,
         metadata.prompt,
         metadata.negative_prompt,
-        metadata.seed,
+        _stored_seed(metadata.seed),
         metadata.model,
         metadata.width,
         metadata.height,
@@ -121,7 +130,10 @@ def _row(relative: str, created: str, metadata: ImageMetadata) -> tuple[Any, ...
 
 
 def _record(row: sqlite3.Row | tuple[Any, ...]) -> Record:
-    return Record(*row)
+    record = Record(*row)
+    if record.seed is not None and record.seed < 0:
+        return replace(record, seed=record.seed + 2 * _SIGNED)
+    return record
 
 
 def fts_query(text: str) -> str:
@@ -220,7 +232,7 @@ class ArchiveIndex:
             cursor = db.execute(_INSERT, row)
             record_id = cursor.lastrowid
         assert record_id is not None
-        return Record(record_id, *row)
+        return _record((record_id, *row))
 
     def save(self, item: GeneratedImage, format: ImageFormat = "png", subfolder: str | None = None) -> Record:
         """Write the picture (atomically) into the outputs folder, then index it.

@@ -101,6 +101,9 @@ def generation_params(
         candidates.update(_hires_params(recipe.hires))
     for key, value in (extra or {}).items():
         candidates.setdefault(key, value)
+    # Our noise is A1111's "CPU" RNG (torch's CPU generator, float32); A1111 assumes "GPU" when a
+    # text names none, so saying it lets A1111 draw the same starting noise for the seed.
+    candidates["RNG"] = "CPU"
     candidates["Version"] = VERSION
     return {key: value for key, value in candidates.items() if value is not None}
 

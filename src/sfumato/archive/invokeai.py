@@ -1,4 +1,8 @@
-"""The generation settings in InvokeAI's ``invokeai_metadata`` chunk (reference §3.3)."""
+"""The generation settings in InvokeAI's ``invokeai_metadata`` chunk (3.x and 4.x; reference §3.3).
+
+Our own reader: sd-parsers (0.6) loses the 4.x model (``name``, not ``model_name``) and the LoRAs.
+InvokeAI 2's ``sd-metadata`` and ``Dream`` chunks are read through sd-parsers (archive/foreign.py).
+"""
 
 from __future__ import annotations
 
@@ -58,7 +62,29 @@ def read_invokeai(chunk: str) -> dict[str, Any]:
         found["model_hash"] = model.get("hash")
     elif isinstance(model, str):
         found["model"] = model
+    if loras := _loras(data.get("loras")):
+        tags = " ".join(f"<lora:{name}:{weight:g}>" for name, weight in loras)
+        found["prompt"] = f"{found.get('prompt') or ''} {tags}".strip()
     return {key: value for key, value in found.items() if value is not None}
+
+
+def _loras(items: Any) -> list[tuple[str, float]]:
+    """3.x: ``{"lora": {"model_name": …}, "weight": …}``; 4.x: ``{"model": {"name": …}, "weight": …}``."""
+    found: list[tuple[str, float]] = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        model = item.get("model", item.get("lora"))
+        name = (model.get("name") or model.get("model_name")) if isinstance(model, dict) else None
+        weight = item.get("weight", 1.0)
+        if (
+            isinstance(name, str)
+            and name
+            and isinstance(weight, (int, float))
+            and not isinstance(weight, bool)
+        ):
+            found.append((name, float(weight)))
+    return found
 
 
 def request_fields(found: dict[str, Any]) -> dict[str, Any]:

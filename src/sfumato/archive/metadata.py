@@ -1,9 +1,10 @@
-"""Reading the recipe inside a picture: Sfumato's own, A1111's, ComfyUI's or InvokeAI's."""
+"""Reading the recipe inside a picture: Sfumato's own, or A1111's, ComfyUI's, InvokeAI's (2 and later),
+NovelAI's, Fooocus's or SwarmUI's."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from PIL import ExifTags, Image, UnidentifiedImageError
 from pydantic import ValidationError
 
-from sfumato.archive import comfyui, invokeai
+from sfumato.archive import comfyui, foreign, invokeai
 from sfumato.archive.files import MAKER_NOTE, SFUMATO_CHUNK, SFUMATO_PREFIX, USER_COMMENT
 from sfumato.archive.infotext import format_infotext, format_number, parse_infotext, request_fields
 from sfumato.core.errors import ImageReadError, InvalidRequest
@@ -23,11 +24,22 @@ from sfumato.core.untrusted import UntrustedData, parse_json
 if TYPE_CHECKING:
     from sfumato.prompts.networks import Resolver
 
-Source = Literal["sfumato", "a1111", "comfyui", "invokeai"]
+Source = Literal["sfumato", "a1111", "comfyui", "invokeai", "novelai", "fooocus", "swarmui"]
 
 # ComfyUI's animated WebP keeps its graphs in these IFD0 text tags, as "prompt:{...}".
 _COMFYUI_EXIF_TAGS = (0x010F, 0x0110, 0x010E)
-_KNOWN_CHUNKS = frozenset({SFUMATO_CHUNK, "parameters", "prompt", "workflow", "invokeai_metadata"})
+_KNOWN_CHUNKS = frozenset(
+    {
+        SFUMATO_CHUNK,
+        "parameters",
+        "prompt",
+        "workflow",
+        "invokeai_metadata",
+        "sd-metadata",
+        "Dream",
+        "Comment",
+    }
+)
 
 
 class NoRecipeInImage(InvalidRequest):
@@ -35,7 +47,8 @@ class NoRecipeInImage(InvalidRequest):
 
     def __init__(self, path: Path) -> None:
         super().__init__(
-            f"{path.name} holds no generation settings (no Sfumato, A1111, ComfyUI or InvokeAI metadata).",
+            f"{path.name} holds no generation settings (no Sfumato, A1111, ComfyUI, InvokeAI, NovelAI, "
+            "Fooocus or SwarmUI metadata).",
             "Pick a picture made by Sfumato or another Stable Diffusion tool, or give the settings as options.",
         )
         self.path = path
@@ -86,7 +99,8 @@ def _exif_chunks(image: Image.Image) -> dict[str, str]:
     chunks: dict[str, str] = {}
     exif = image.getexif()
     ifd = exif.get_ifd(ExifTags.IFD.Exif)
-    comment = ifd.get(USER_COMMENT)
+    # Fooocus puts its UserComment in the main IFD rather than the Exif one.
+    comment = ifd.get(USER_COMMENT, exif.get(USER_COMMENT))
     if isinstance(comment, (bytes, str)) and (text := decode_user_comment(comment).strip("\0")):
         chunks["parameters"] = text
     note = ifd.get(MAKER_NOTE)
@@ -134,12 +148,13 @@ def _from_sfumato(chunk: str) -> tuple[dict[str, Any], GenerationRequest | None,
     return fields, request, info
 
 
-def _summary(found: Mapping[str, Any], size: tuple[int, int]) -> str:
-    """An A1111-style text for pictures from tools that write another format, to show and search."""
+def _summary(found: Mapping[str, Any], fields: Mapping[str, Any], size: tuple[int, int]) -> str:
+    """An A1111-style text for pictures from tools that write another format, to show and search;
+    sampler and schedule type by their A1111 names, as A1111 and its clients read them."""
     params = {
         "Steps": found.get("steps"),
-        "Sampler": found.get("sampler"),
-        "Schedule type": found.get("scheduler"),
+        "Sampler": fields.get("sampler"),
+        "Schedule type": fields.get("schedule_type") if fields.get("schedule_type") != "Automatic" else None,
         "CFG scale": format_number(found["cfg_scale"])
         if isinstance(found.get("cfg_scale"), (int, float))
         else None,
@@ -161,11 +176,62 @@ def _int(value: Any) -> int | None:
     return number if -(2**63) <= number < 2**63 else None
 
 
+def _seed(value: Any) -> int | None:
+    """A seed a picture claims: a whole number from 0 to 2**64 - 1 (ComfyUI's range), else None."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if 0 <= number < 2**64 else None
+
+
 def _float(value: Any) -> float | None:
     try:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+_Reader = tuple[
+    Source, Callable[[dict[str, str]], dict[str, Any]], Callable[[dict[str, Any]], dict[str, Any]]
+]
+
+# Tools that write something else than infotext, each with its reader and mapping to request
+# fields, in the order they are tried (a JSON `parameters` text is Fooocus's or SwarmUI's, never
+# infotext; ComfyUI last, as other tools embed ComfyUI graphs beside their own settings).
+_READERS: tuple[_Reader, ...] = (
+    ("swarmui", lambda chunks: foreign.read_swarmui(chunks.get("parameters", "")), foreign.request_fields),
+    ("fooocus", lambda chunks: foreign.read_fooocus(chunks.get("parameters", "")), foreign.request_fields),
+    (
+        "invokeai",
+        lambda chunks: (
+            invokeai.read_invokeai(chunks["invokeai_metadata"]) if "invokeai_metadata" in chunks else {}
+        ),
+        invokeai.request_fields,
+    ),
+    ("invokeai", foreign.read_invokeai2, foreign.request_fields),
+    ("novelai", foreign.read_novelai, foreign.request_fields),
+    ("comfyui", comfyui.read_comfyui, foreign.request_fields),
+)
+
+
+def _is_json_object(text: str) -> bool:
+    """Fooocus and SwarmUI write JSON where A1111 writes its text; such a text is never infotext."""
+    if not text.lstrip().startswith("{"):
+        return False
+    try:
+        return isinstance(parse_json(text), dict)
+    except UntrustedData:
+        return False
+
+
+def _foreign(
+    chunks: dict[str, str],
+) -> tuple[Source | None, dict[str, Any], Callable[[dict[str, Any]], dict[str, Any]]]:
+    for source, read, to_fields in _READERS:
+        if found := read(chunks):
+            return source, found, to_fields
+    return None, {}, foreign.request_fields
 
 
 def metadata_from_chunks(chunks: dict[str, str], size: tuple[int, int]) -> ImageMetadata:
@@ -180,7 +246,7 @@ def metadata_from_chunks(chunks: dict[str, str], size: tuple[int, int]) -> Image
                 height,
                 prompt=str(fields.get("prompt", "")),
                 negative_prompt=str(fields.get("negative_prompt", "")),
-                seed=_int(fields.get("seed")),
+                seed=_seed(fields.get("seed")),
                 steps=_int(fields.get("steps")),
                 cfg_scale=_float(fields.get("cfg_scale")),
                 sampler=fields.get("sampler"),
@@ -193,7 +259,7 @@ def metadata_from_chunks(chunks: dict[str, str], size: tuple[int, int]) -> Image
                 fields=fields,
                 chunks=chunks,
             )
-    if "parameters" in chunks:
+    if "parameters" in chunks and not _is_json_object(chunks["parameters"]):
         params = parse_infotext(chunks["parameters"])
         return ImageMetadata(
             "a1111",
@@ -201,7 +267,7 @@ def metadata_from_chunks(chunks: dict[str, str], size: tuple[int, int]) -> Image
             height,
             prompt=params["Prompt"],
             negative_prompt=params["Negative prompt"],
-            seed=_int(params.get("Seed")),
+            seed=_seed(params.get("Seed")),
             steps=_int(params.get("Steps")),
             cfg_scale=_float(params.get("CFG scale")),
             sampler=params.get("Sampler"),
@@ -212,33 +278,24 @@ def metadata_from_chunks(chunks: dict[str, str], size: tuple[int, int]) -> Image
             fields=request_fields(params),
             chunks=chunks,
         )
-    found: dict[str, Any] = {}
-    source: Source | None = None
-    to_fields = comfyui.request_fields
-    if "invokeai_metadata" in chunks:
-        found, source, to_fields = (
-            invokeai.read_invokeai(chunks["invokeai_metadata"]),
-            "invokeai",
-            invokeai.request_fields,
-        )
-    if not found and ("prompt" in chunks or "workflow" in chunks):
-        found, source, to_fields = comfyui.read_comfyui(chunks), "comfyui", comfyui.request_fields
+    source, found, to_fields = _foreign(chunks)
     if not found:
         return ImageMetadata(None, width, height, chunks=chunks)
+    fields = to_fields(found)
     return ImageMetadata(
         source,
         width,
         height,
         prompt=str(found.get("prompt", "")),
         negative_prompt=str(found.get("negative_prompt", "")),
-        seed=_int(found.get("seed")),
+        seed=_seed(found.get("seed")),
         steps=_int(found.get("steps")),
         cfg_scale=_float(found.get("cfg_scale")),
         sampler=found.get("sampler"),
         model=found.get("model"),
         model_hash=found.get("model_hash"),
-        parameters=_summary(found, size),
-        fields=to_fields(found),
+        parameters=_summary(found, fields, size),
+        fields=fields,
         chunks=chunks,
     )
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sfumato.archive.index import ArchiveIndex, Record
-from sfumato.cli.console import fail
+from sfumato.cli.console import fail_with
 from sfumato.core.errors import SfumatoError
 from sfumato.core.settings import Settings
 
@@ -31,7 +31,7 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except SfumatoError as error:
-        fail(str(error))
+        fail_with(error)
 
 
 def _index() -> ArchiveIndex:

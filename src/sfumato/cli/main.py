@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer._click import Context  # typer vendors click; its group is typed against this
 from typer.core import TyperGroup
 
-from sfumato.cli.console import console, fail, print_json
+from sfumato.cli.console import console, fail, fail_with, json_errors, print_json
 from sfumato.core.errors import Cancelled, SfumatoError
 from sfumato.core.images import ImageFormat
 
@@ -26,11 +25,20 @@ if TYPE_CHECKING:
 class _Commands(TyperGroup):
     """Shows Sfumato's own errors as one line (what went wrong, what to do) and exits 1."""
 
-    def invoke(self, ctx: Context) -> Any:
+    # `ctx` is click's Context; newer typers vendor click privately, so it is not named here.
+    def invoke(self, ctx: Any) -> Any:
+        json_errors.set("--json" in getattr(ctx, "args", ()))  # the sub-command's own arguments
         try:
             return super().invoke(ctx)
         except SfumatoError as error:
-            fail(str(error))
+            fail_with(error)
+        except Exception as error:
+            # click's usage errors (a missing option, a bad value), as JSON under --json; matched by
+            # shape, since typer vendors click privately in some versions and not in others
+            message = getattr(error, "format_message", None)
+            if json_errors.get() and callable(message) and isinstance(getattr(error, "exit_code", None), int):
+                fail(str(message()), code=getattr(error, "exit_code", 2), hint="See --help.")
+            raise
 
 
 app = typer.Typer(
@@ -200,7 +208,7 @@ def run_and_report(
     if isinstance(error, Cancelled):
         fail("Cancelled; no picture was saved.", code=130)
     if isinstance(error, SfumatoError):
-        fail(str(error))
+        fail_with(error)
     if error is not None:
         raise error
     output: RunOutput = outcome["value"]
@@ -391,6 +399,8 @@ def _mount() -> None:
     import sfumato.cli.canvas
     import sfumato.cli.xyz  # noqa: F401  (registers xyz on `app`)
     from sfumato.cli.archive import archive_app
+    from sfumato.cli.config import config
+    from sfumato.cli.info import info
     from sfumato.cli.models import models_app
     from sfumato.cli.prompt import prompt_app
     from sfumato.cli.serve import serve
@@ -401,6 +411,8 @@ def _mount() -> None:
     app.add_typer(prompt_app, name="prompt")
     app.add_typer(train_app, name="train")
     app.command()(serve)
+    app.command()(info)
+    app.command()(config)
 
 
 _mount()

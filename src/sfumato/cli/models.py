@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 
-from sfumato.cli.console import console, fail, print_json
+from sfumato.cli.console import console, fail_with, print_json
 from sfumato.core.errors import SfumatoError
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ def _one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except SfumatoError as error:
-            fail(str(error))
+            fail_with(error)
 
     return run
 
@@ -110,7 +110,13 @@ def list_models(
 @models_app.command("add-folder")
 @_one_line_errors
 def add_folder(
-    path: Annotated[Path, typer.Argument(help="A folder of models, an A1111 or a ComfyUI install.")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="A folder of models: an A1111, ComfyUI, Stability Matrix or InvokeAI install, or flat."
+        ),
+    ],
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Use the models in PATH where they are (nothing is copied)."""
     from sfumato.core.settings import Settings
@@ -118,8 +124,11 @@ def add_folder(
 
     library = ModelLibrary(Settings())
     folder = library.add_folder(path)
-    count = sum(1 for e in library.entries() if _under(e.path, folder))
-    console.print(f"Added {folder}: {count} model file(s) found.")
+    found = [e for e in library.entries() if _under(e.path, folder)]
+    if json_output:
+        print_json({"folder": str(folder), "models": [e.to_json() for e in found]})
+        return
+    console.print(f"Added {folder}: {len(found)} model file(s) found.")
 
 
 def _under(path: Path, folder: Path) -> bool:
@@ -132,13 +141,19 @@ def _under(path: Path, folder: Path) -> bool:
 
 @models_app.command("convert")
 @_one_line_errors
-def convert(path: Annotated[Path, typer.Argument(help="A .ckpt/.pt/.pth/.bin file you trust.")]) -> None:
+def convert(
+    path: Annotated[Path, typer.Argument(help="A .ckpt/.pt/.pth/.bin file you trust.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
     """Read only the tensors of a pickled checkpoint and write a .safetensors file beside it."""
     from sfumato.models.safety import convert_to_safetensors
 
     if not path.is_file():
         raise SfumatoError(f"{path} is not a file.", "Give the path of the .ckpt/.pt file to convert.")
     target = convert_to_safetensors(path)
+    if json_output:
+        print_json({"converted": str(path), "file": str(target)})
+        return
     console.print(f"Wrote {target}. Sfumato will use it; you may delete {path.name}.")
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from sfumato.cli.console import print_json
 from sfumato.training.demo_recipe import DECODER_STEPS, POOL_SIZE, UNET_STEPS, VAE_STEPS
 
 train_app = typer.Typer(help="Train models: the built-in demo model (more to come).", no_args_is_help=True)
@@ -35,6 +36,9 @@ def train_demo_command(
     decoder_beside: Annotated[
         bool, typer.Option(help="Leave the decoder stage to a `--decoder-only` run beside this one.")
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the run folder as JSON for scripts.")
+    ] = False,
 ) -> None:
     """Train (or resume) the demo model from scratch on the synthetic shapes world.
 
@@ -54,6 +58,9 @@ def train_demo_command(
         train_decoder(plan)
     else:
         train_demo(plan, decoder_beside=decoder_beside)
+    if as_json:
+        print_json({"run": str(out)})
+        return
     typer.echo(f"Trained. Export it with: sfumato train export {out} <folder>")
 
 
@@ -61,11 +68,17 @@ def train_demo_command(
 def export_command(
     run: Annotated[Path, typer.Argument(help="A run folder written by `sfumato train demo`.")],
     folder: Annotated[Path, typer.Argument(help="Where to write the diffusers model folder.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the model folder as JSON for scripts.")
+    ] = False,
 ) -> None:
     """Export a demo run's newest checkpoints as a diffusers folder (fp16 safetensors) with a model card."""
     from sfumato.training.export import export_demo
 
     written = export_demo(run, folder)
+    if as_json:
+        print_json({"model": str(written)})
+        return
     typer.echo(f"Exported the demo model to {written}")
 
 

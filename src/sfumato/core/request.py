@@ -272,8 +272,9 @@ class GenerationRequest(BaseModel):
         json_schema_extra={"enum": [*SAMPLERS, *_LEGACY_SAMPLERS]},
     )
     schedule_type: str = Field(default="Automatic", json_schema_extra={"enum": list(SCHEDULE_TYPES)})
-    seed: int = Field(default=-1, ge=-1, lt=2**32, description="-1 picks a random seed.")
-    variation_seed: int = Field(default=-1, ge=-1, lt=2**32, description="-1 picks a random variation seed.")
+    # 64 bits, as ComfyUI's seeds: how they map to noise is in engine/seeds.py
+    seed: int = Field(default=-1, ge=-1, lt=2**64, description="0 to 2**64-1; -1 picks a random seed.")
+    variation_seed: int = Field(default=-1, ge=-1, lt=2**64, description="-1 picks a random variation seed.")
     variation_strength: float = Field(default=0.0, ge=0.0, le=1.0)
     batch_size: int = Field(default=1, ge=1, le=64)
     batch_count: int = Field(default=1, ge=1, le=1000)

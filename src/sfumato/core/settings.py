@@ -5,6 +5,7 @@ Loaded once by a face (CLI, server, app) and passed down; nothing reads it globa
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from pathlib import Path
@@ -17,6 +18,7 @@ from pydantic_settings import (
     InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from sfumato.core.errors import InvalidSettings
@@ -94,13 +96,17 @@ class Settings(BaseSettings):
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in error['loc']) or 'settings'}: {error['msg']}"
-                for error in exc.errors()[:5]
-            )
+            given = setting_sources(values)
+            problems = "; ".join(_problem(error["loc"], error["msg"], given) for error in exc.errors()[:5])
             raise InvalidSettings(
                 f"The settings are invalid: {problems}.",
-                f"Check {config_file()} and the SFUMATO_* environment variables.",
+                "Fix that value (`sfumato config` shows every setting and where it comes from).",
+            ) from None
+        except SettingsError as exc:  # a SFUMATO_* list or mapping that is not JSON
+            field = str(exc).split('"')[1] if str(exc).count('"') >= 2 else "a setting"
+            raise InvalidSettings(
+                f"The settings are invalid: {env_name(field)} is not valid JSON.",
+                f'Lists are given as JSON, e.g. {env_name(field)}=\'["/path/one", "/path/two"]\'.',
             ) from None
 
     @classmethod
@@ -112,7 +118,10 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        config = InitSettingsSource(settings_cls, init_kwargs=read_config_file(config_file()))
+        path = config_file()
+        values = read_config_file(path)
+        check_config_keys(values, path)
+        config = InitSettingsSource(settings_cls, init_kwargs=values)
         return init_settings, env_settings, config
 
     @property
@@ -122,3 +131,45 @@ class Settings(BaseSettings):
     @property
     def index_path(self) -> Path:
         return self.data_dir / "index.sqlite"
+
+
+def env_name(field: str) -> str:
+    return f"SFUMATO_{field.upper()}"
+
+
+def check_config_keys(values: dict[str, Any], path: Path) -> None:
+    """A key the settings do not have is a typo until shown otherwise: name it and the closest one."""
+    known = list(Settings.model_fields)
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"Did you mean {close[0]!r}?" if close else f"The settings are: {', '.join(known)}."
+            raise InvalidSettings(f"The config file {path} has an unknown setting {key!r}.", hint)
+
+
+def setting_sources(given: dict[str, Any] | None = None) -> dict[str, str]:
+    """Where each setting's value comes from, in the order they win: given, environment, config file,
+    default."""
+    environment = {name.upper() for name in os.environ}
+    try:
+        from_file = read_config_file(config_file())
+    except InvalidSettings:
+        from_file = {}
+    sources: dict[str, str] = {}
+    for field in Settings.model_fields:
+        if given and field in given:
+            sources[field] = "given"
+        elif env_name(field) in environment:
+            sources[field] = env_name(field)
+        elif field in from_file:
+            sources[field] = str(config_file())
+        else:
+            sources[field] = "default"
+    return sources
+
+
+def _problem(loc: tuple[Any, ...], message: str, sources: dict[str, str]) -> str:
+    field = str(loc[0]) if loc else "settings"
+    where = sources.get(field)
+    origin = f" (from {where})" if where and where != "default" else ""
+    return f"{'.'.join(str(p) for p in loc) or 'settings'}: {message}{origin}"

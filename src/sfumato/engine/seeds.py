@@ -1,4 +1,12 @@
-"""Seeds and noise: drawn on the CPU in float32, so a seed makes the same picture on any device."""
+"""Seeds and noise: drawn on the CPU in float32, so a seed makes the same picture on any device.
+
+Seeds are whole numbers from 0 to 2**64 - 1 (ComfyUI's range; A1111 picks them below 2**32). The
+noise comes from torch's CPU generator seeded with the seed as given. That generator (a Mersenne
+Twister) keeps the low 32 bits, as it does in ComfyUI, which seeds the same generator the same way:
+seed S and S mod 2**32 draw the same noise, so a ComfyUI picture's 64-bit seed gives back its own
+starting noise here, and every seed below 2**32 makes the picture it always made. The seed is
+recorded as given, so a recipe round-trips to the same number.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-SEED_RANGE = 2**32
+SEED_RANGE = 2**32  # random seeds are picked below this, as A1111 picks them
+MAX_SEED = 2**64 - 1
 
 
 def resolve_seed(seed: int) -> int:
@@ -18,8 +27,9 @@ def resolve_seed(seed: int) -> int:
 
 
 def image_seed(first: int, index: int) -> int:
-    """Image ``index`` of a job uses ``seed + index`` (A1111), wrapping inside the valid range."""
-    return (first + index) % SEED_RANGE
+    """Image ``index`` of a job uses ``seed + index`` (A1111), wrapping inside 32 bits for a 32-bit
+    seed (as always) and inside 64 bits for a larger one."""
+    return (first + index) % (SEED_RANGE if first < SEED_RANGE else MAX_SEED + 1)
 
 
 @dataclass

@@ -15,7 +15,18 @@ from sfumato.models.safety import (
     read_safetensors_header,
 )
 
-Kind = Literal["checkpoint", "vae", "lora", "embedding", "upscaler", "unknown"]
+Kind = Literal[
+    "checkpoint",
+    "vae",
+    "lora",
+    "embedding",
+    "upscaler",
+    "controlnet",
+    "unet",
+    "text_encoder",
+    "vae_approx",
+    "unknown",
+]
 Prediction = Literal["epsilon", "v_prediction"]
 
 UNET = "model.diffusion_model."
@@ -164,8 +175,43 @@ def _with_prediction(identity: Identity, prediction: str) -> Identity:
     return Identity(**{**identity.__dict__, "prediction": pred, "prediction_known": True})
 
 
+def kind_of_header(header: SafetensorsHeader) -> Kind:
+    """What a file holds, from its tensor names alone; never raises (a checkpoint of a family Sfumato
+    does not load is still a checkpoint)."""
+    if any(k.startswith(UNET) for k in header.tensors):
+        return "checkpoint"
+    return _other_kind(header, "")
+
+
+# A1111/ComfyUI ControlNet, diffusers ControlNet
+_CONTROLNET = ("control_model.", "controlnet_cond_embedding.", "input_hint_block.")
+# LDM UNet without its prefix, Flux / SD3 transformers, as ComfyUI's unet/diffusion_models hold them
+_UNET_ONLY = ("input_blocks.", "double_blocks.", "joint_blocks.")
+# CLIP (transformers, with and without "text_model."), OpenCLIP text towers, T5 encoders
+_TEXT_ENCODER = (
+    "text_model.encoder.layers.",
+    "encoder.layers.0.self_attn.",
+    "transformer.resblocks.",
+    "encoder.block.0.",
+)
+
+
 def _other_kind(header: SafetensorsHeader, name: str) -> Kind:
     keys = header.tensors
+    if any(k.startswith(_CONTROLNET) for k in keys):
+        return "controlnet"
+    if any(k.startswith(_UNET_ONLY) for k in keys) or (
+        "time_embedding.linear_1.weight" in keys and "conv_in.weight" in keys
+    ):
+        return "unet"
+    if any(k.startswith(_TEXT_ENCODER) for k in keys):
+        return "text_encoder"
+    # TAESD: madebyollin's numbered layers, or diffusers' AutoencoderTiny
+    if keys and (
+        all(k[:1].isdigit() for k in keys)
+        or any(k.startswith(("encoder.layers.", "decoder.layers.")) for k in keys)
+    ):
+        return "vae_approx"
     if any(k.startswith(("encoder.", "decoder.", LDM_VAE)) for k in keys) and any(
         "post_quant_conv" in k for k in keys
     ):

@@ -261,9 +261,11 @@ def convert_to_safetensors(path: Path, *, torch_version: str | None = None) -> P
             f"{target.name} already exists.", "Move or delete it first, or load it directly."
         )
     try:
-        loaded = torch.load(
-            str(path), map_location="cpu", weights_only=True, mmap=fmt is FileFormat.ZIP_PICKLE
-        )
+        # Original textual-inversion files keep their vectors in a ParameterDict (a mapping of tensors).
+        with torch.serialization.safe_globals([torch.nn.ParameterDict]):
+            loaded = torch.load(
+                str(path), map_location="cpu", weights_only=True, mmap=fmt is FileFormat.ZIP_PICKLE
+            )
     except Exception as exc:  # UnpicklingError for forbidden globals, RuntimeError/EOFError for damage
         raise UnsafeModelFile(
             f"{path.name} holds more than tensors (or is damaged), so it was not read: {str(exc).splitlines()[0]}",
@@ -272,10 +274,17 @@ def convert_to_safetensors(path: Path, *, torch_version: str | None = None) -> P
     tensors = _tensors_of(loaded)
     if not tensors:
         raise UnsupportedModel(f"{path.name} contains no tensors.")
+    metadata = {"converted_from": path.name}
+    if isinstance(loaded, dict):  # an A1111 embedding's name and the checkpoint it was trained on
+        metadata |= {
+            key: value
+            for key, value in loaded.items()
+            if key in ("name", "sd_checkpoint", "sd_checkpoint_name") and isinstance(value, str)
+        }
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".partial", delete=False) as handle:
         partial = Path(handle.name)
     try:
-        save_file(tensors, str(partial), metadata={"converted_from": path.name})
+        save_file(tensors, str(partial), metadata=metadata)
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)
@@ -283,6 +292,8 @@ def convert_to_safetensors(path: Path, *, torch_version: str | None = None) -> P
 
 
 def _tensors_of(loaded: object) -> dict[str, torch.Tensor]:
+    """The tensors of a loaded pickle, nested mappings flattened with dots: an A1111 embedding's
+    ``{"string_to_param": {"*": t}}`` becomes ``string_to_param.*``, its safetensors layout."""
     import torch
 
     while isinstance(loaded, dict) and "state_dict" in loaded and isinstance(loaded["state_dict"], dict):
@@ -291,12 +302,19 @@ def _tensors_of(loaded: object) -> dict[str, torch.Tensor]:
         return {}
     out: dict[str, torch.Tensor] = {}
     seen: dict[tuple[int, int], str] = {}
-    for key, value in loaded.items():
-        if not isinstance(value, torch.Tensor):
-            continue
-        # safetensors refuses tensors that share memory: give each its own copy
-        ident = (value.untyped_storage().data_ptr(), int(value.storage_offset()))
-        tensor = value.detach().clone() if ident in seen else value.detach().contiguous()
-        seen[ident] = str(key)
-        out[str(key)] = tensor
+    stack: list[tuple[str, object, int]] = [("", loaded, 0)]
+    while stack:
+        prefix, mapping, depth = stack.pop()
+        items = mapping.items() if isinstance(mapping, dict | torch.nn.ParameterDict) else ()
+        for key, value in items:
+            name = f"{prefix}{key}"
+            if isinstance(value, dict | torch.nn.ParameterDict) and depth < 4:
+                stack.append((name + ".", value, depth + 1))
+            if not isinstance(value, torch.Tensor):
+                continue
+            # safetensors refuses tensors that share memory: give each its own copy
+            ident = (value.untyped_storage().data_ptr(), int(value.storage_offset()))
+            tensor = value.detach().clone() if ident in seen else value.detach().contiguous()
+            seen[ident] = name
+            out[name] = tensor
     return out

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Body, Request
-from PIL import Image
 
 from sfumato.core.errors import InvalidRequest
 from sfumato.core.request import HIRES_UPSCALERS, LATENT_UPSCALERS, SAMPLERS, GenerationRequest
@@ -283,21 +282,17 @@ def build_router() -> APIRouter:
 
 
 def read_png_info(image_b64: str) -> PngInfoResponse:
-    from sfumato.archive.infotext import parse_infotext
+    import io
+
+    from PIL import Image
+
+    from sfumato.archive.pnginfo import png_info
+    from sfumato.core.images import decode_data_uri
 
     if not image_b64.strip():
         return PngInfoResponse(info="", items={}, parameters={})
     ref = as_data_uri(image_b64)
-    image = open_client_image(ref, "image")
-    items = {k: v for k, v in image.info.items() if isinstance(k, str) and isinstance(v, str | int | float)}
-    text = str(items.pop("parameters", "") or _exif_comment(image) or "")
-    return PngInfoResponse(info=text, items=items, parameters=dict(parse_infotext(text)) if text else {})
-
-
-def _exif_comment(image: Image.Image) -> str | None:
-    comment = image.getexif().get_ifd(0x8769).get(0x9286)  # Exif IFD, UserComment
-    if isinstance(comment, bytes):
-        body = comment[8:] if comment[:8] in (b"UNICODE\x00", b"ASCII\x00\x00\x00") else comment
-        encoding = "utf-16-be" if comment[:8] == b"UNICODE\x00" else "utf-8"
-        return body.decode(encoding, errors="replace").strip("\x00")
-    return comment if isinstance(comment, str) else None
+    open_client_image(ref, "image")  # refuses what is not a whole picture of a sane size
+    with Image.open(io.BytesIO(decode_data_uri(ref, "image"))) as image:  # as sent: format and metadata
+        found = png_info(image)
+    return PngInfoResponse(info=found.info, items=found.items, parameters=found.parameters)
