@@ -93,6 +93,7 @@ def generation_params(
             format_number(recipe.denoising_strength) if recipe.mode is not Mode.txt2img else None
         ),
         "Clip skip": str(recipe.clip_skip) if recipe.clip_skip > 1 else None,
+        "Tiling": "True" if recipe.tiling else None,
     }
     if recipe.mode is Mode.inpaint:
         candidates.update(_inpaint_params(recipe))
@@ -203,6 +204,8 @@ def request_fields(params: Mapping[str, str]) -> dict[str, Any]:
     data |= _converted(params, _FIELDS)
     if (size := _size(params.get("Size", ""))) is not None:
         data["width"], data["height"] = size
+    if params.get("Tiling") == "True":
+        data["tiling"] = True
     if "Inpaint area" in params:
         data["inpaint_only_masked"] = params["Inpaint area"] == "Only masked"
     if "Mask mode" in params:

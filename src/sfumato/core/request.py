@@ -24,8 +24,29 @@ SAMPLERS: tuple[str, ...] = (
     "PLMS",
     "UniPC",
     "LCM",
+    # A1111's other samplers; the closest diffusers scheduler runs them (engine/samplers.py says how).
+    "DPM++ 2S a",
+    "DPM++ 2M SDE Heun",
+    "DPM++ 3M SDE",
+    "DPM fast",
+    "DPM adaptive",
+    "Restart",
+    "DDIM CFG++",
 )
-SCHEDULE_TYPES: tuple[str, ...] = ("Automatic", "Karras", "Exponential", "SGM Uniform")
+SCHEDULE_TYPES: tuple[str, ...] = (
+    "Automatic",
+    "Karras",
+    "Exponential",
+    "SGM Uniform",
+    "Uniform",
+    "Polyexponential",
+    "KL Optimal",
+    "Align Your Steps",
+    "Simple",
+    "Normal",
+    "DDIM",
+    "Beta",
+)
 
 # A1111 before 1.9 folded the schedule into the sampler name ("DPM++ 2M Karras").
 _SCHEDULE_SUFFIXES = ("Karras", "Exponential", "SGM Uniform")
@@ -294,6 +315,9 @@ class GenerationRequest(BaseModel):
     fix_crop: bool = Field(
         default=False,
         description="After the render, outpaint the side where the main subject is cut off by the frame.",
+    )
+    tiling: bool = Field(
+        default=False, description="Seamless tiling: the picture wraps around, its edges meet as a pattern."
     )
     postprocess: list[PostprocessStep] = Field(
         default_factory=list,

@@ -121,7 +121,15 @@ def second_pass(
     )
     noise = torch.cat([n.noise for n in noises]).to(init.device)
     scheduler: Any = make_scheduler(plan.sampler, request.schedule_type, components.scheduler_config)
-    timesteps = partway_timesteps(scheduler, plan.steps, plan.steps_run, init.device)
+    timesteps = partway_timesteps(
+        scheduler,
+        plan.steps,
+        plan.steps_run,
+        init.device,
+        sampler=plan.sampler,
+        schedule_type=request.schedule_type,
+        sdxl=components.is_sdxl,
+    )
     latents = scheduler.add_noise(init, noise.to(init.dtype), timesteps[:1].repeat(init.shape[0]))
     outcome = denoise(
         scheduler,

@@ -36,7 +36,9 @@ def read_styles(path: Path) -> list[PromptStyle]:
         name = (row.get("name") or "").strip()
         if name:
             styles.append(
-                PromptStyle(name, (row.get("prompt") or "").strip(), (row.get("negative_prompt") or "").strip())
+                PromptStyle(
+                    name, (row.get("prompt") or "").strip(), (row.get("negative_prompt") or "").strip()
+                )
             )
     return styles
 

@@ -26,9 +26,46 @@ from sfumato.server.submit import as_data_uri
 # A1111's scheduler names (and labels) -> Sfumato's schedule types.
 SCHEDULERS: dict[str, str] = {
     "automatic": "Automatic",
+    "uniform": "Uniform",
     "karras": "Karras",
     "exponential": "Exponential",
+    "polyexponential": "Polyexponential",
     "sgm_uniform": "SGM Uniform",
+    "kl_optimal": "KL Optimal",
+    "align_your_steps": "Align Your Steps",
+    "simple": "Simple",
+    "normal": "Normal",
+    "ddim": "DDIM",
+    "beta": "Beta",
+}
+# A1111's rho for the schedules that have one, and its other names, as /schedulers lists them.
+SCHEDULER_RHO = {"karras": 7.0, "polyexponential": 1.0}
+SCHEDULER_ALIASES = {"sgm_uniform": ["SGMUniform"], "align_your_steps": ["AYS"]}
+# A1111's k-diffusion style aliases of its sampler names (it matches names and aliases without case).
+SAMPLER_ALIASES: dict[str, list[str]] = {
+    "Euler a": ["k_euler_a", "k_euler_ancestral"],
+    "Euler": ["k_euler"],
+    "LMS": ["k_lms"],
+    "Heun": ["k_heun"],
+    "DPM2": ["k_dpm_2"],
+    "DPM2 a": ["k_dpm_2_a"],
+    "DPM++ 2S a": ["k_dpmpp_2s_a"],
+    "DPM++ 2M": ["k_dpmpp_2m"],
+    "DPM++ SDE": ["k_dpmpp_sde"],
+    "DPM++ 2M SDE": ["k_dpmpp_2m_sde"],
+    "DPM++ 2M SDE Heun": ["k_dpmpp_2m_sde_heun"],
+    "DPM++ 3M SDE": ["k_dpmpp_3m_sde"],
+    "DPM fast": ["k_dpm_fast"],
+    "DPM adaptive": ["k_dpm_ad"],
+    "Restart": ["restart"],
+    "DDIM": ["ddim"],
+    "DDIM CFG++": ["ddim_cfgpp"],
+    "PLMS": ["plms"],
+    "UniPC": ["unipc"],
+    "LCM": ["lcm"],
+}
+_SAMPLER_KEYS = {name.lower(): name for name in SAMPLERS} | {
+    alias.lower(): name for name, aliases in SAMPLER_ALIASES.items() for alias in aliases
 }
 SCHEDULER_LABELS = {label.lower(): label for label in SCHEDULERS.values()}
 # A1111's "Masked content" radio: fill, original, latent noise, latent nothing.
@@ -53,12 +90,20 @@ def _schedule(name: str | None) -> str | None:
 
 def _sampler(name: str) -> tuple[str, str | None]:
     sampler, schedule = split_legacy_sampler(name.strip())
+    sampler = _SAMPLER_KEYS.get(sampler.lower(), sampler)
     if sampler not in SAMPLERS:
         raise InvalidRequest(f"Unknown sampler {name!r}.", f"Choose one of: {', '.join(SAMPLERS)}.")
     return sampler, schedule
 
 
 def _unsupported(payload: Txt2ImgRequest) -> None:
+    refiner = (payload.refiner_checkpoint or "").strip()
+    if refiner and refiner.lower() != "none":
+        raise InvalidRequest(
+            f"refiner_checkpoint {refiner!r}: switching to a refiner model part-way is not supported yet.",
+            "Leave refiner_checkpoint out (refiner_switch_at is then unused), or run the refiner as an "
+            "img2img pass on the picture.",
+        )
     unknown = [name for name, value in payload.alwayson_scripts.items() if value not in (None, {}, [])]
     if unknown:
         raise InvalidRequest(
@@ -88,6 +133,7 @@ def _base_fields(payload: Txt2ImgRequest) -> dict[str, Any]:
         "seed": payload.seed,
         "batch_size": payload.batch_size,
         "batch_count": payload.n_iter,
+        "tiling": bool(payload.tiling),
     }
     if payload.subseed_strength > 0:
         fields["variation_seed"] = payload.subseed

@@ -16,12 +16,16 @@ from sfumato.core.errors import InvalidRequest
 from sfumato.core.request import HIRES_UPSCALERS, LATENT_UPSCALERS, SAMPLERS, GenerationRequest
 from sfumato.jobs.model import Job, JobState
 from sfumato.server.a1111.convert import (
+    SAMPLER_ALIASES,
+    SCHEDULER_ALIASES,
+    SCHEDULER_RHO,
     SCHEDULERS,
     echo_parameters,
     img2img_request,
     info_json,
     txt2img_request,
 )
+from sfumato.server.a1111.prepare import check_generation_options, prepare_payload
 from sfumato.server.a1111.schemas import (
     EmbeddingItem,
     EmbeddingsResponse,
@@ -77,6 +81,8 @@ async def _generate(
         images = [
             b for b in await asyncio.to_thread(lambda: [_image_b64(ctx, i.path) for i in job.images]) if b
         ]
+    if not keeps_pictures(payload):
+        await asyncio.to_thread(discard_pictures, ctx, [i.path for i in job.images])
     return GenerationResponse(
         images=images, parameters=echo_parameters(payload), info=info_json(job, payload)
     )
@@ -112,6 +118,26 @@ async def _plot(ctx: ServerContext, payload: Any, convert: Any) -> GenerationRes
     )
 
 
+def keeps_pictures(payload: Txt2ImgRequest) -> bool:
+    """A1111's clients say "don't save" with do_not_save_samples, or by sending save_images: false;
+    a payload that says neither is archived, as everything Sfumato makes is."""
+    if payload.do_not_save_samples:
+        return False
+    return payload.save_images or "save_images" not in payload.model_fields_set
+
+
+def discard_pictures(ctx: ServerContext, paths: list[str]) -> None:
+    from sfumato.archive.index import ArchiveIndex
+
+    archive = ArchiveIndex.from_settings(ctx.settings)
+    outputs = ctx.settings.outputs.resolve()
+    for path in paths:
+        file = Path(path)
+        file = file if file.is_absolute() else outputs / file
+        if file.resolve().is_relative_to(outputs):
+            archive.remove(file)
+
+
 class GenerationFailed(Exception):
     """A job failed inside the engine; reported as A1111 does, with a 500 and the reason."""
 
@@ -123,12 +149,14 @@ def build_router() -> APIRouter:
 
     @router.post("/txt2img", response_model=GenerationResponse, responses=generation)
     async def txt2img(request: Request, payload: Txt2ImgRequest) -> GenerationResponse:
+        payload = await asyncio.to_thread(prepare_payload, _context(request), payload)
         if is_xyz(payload.script_name):
             return await _plot(_context(request), payload, txt2img_request)
         return await _generate(_context(request), txt2img_request(payload), payload)
 
     @router.post("/img2img", response_model=GenerationResponse, responses=generation)
     async def img2img(request: Request, payload: Img2ImgRequest) -> GenerationResponse:
+        payload = await asyncio.to_thread(prepare_payload, _context(request), payload)
         if is_xyz(payload.script_name):
             return await _plot(_context(request), payload, img2img_request)
         return await _generate(_context(request), img2img_request(payload), payload)
@@ -206,6 +234,7 @@ def build_router() -> APIRouter:
                 raise InvalidRequest("sd_model_checkpoint must be a model title (a string).")
             ctx.select_model(checkpoint)
         rest = {k: v for k, v in options.items() if k != "sd_model_checkpoint"}
+        check_generation_options(ctx, rest)
         if len(ctx.options) + len(rest) > MAX_OPTIONS:
             raise InvalidRequest(f"Too many options (the limit is {MAX_OPTIONS}).")
         ctx.options.update(rest)
@@ -226,11 +255,22 @@ def build_router() -> APIRouter:
 
     @router.get("/samplers", response_model=list[SamplerItem])
     def samplers() -> list[SamplerItem]:
-        return [SamplerItem(name=name, aliases=[], options={}) for name in SAMPLERS]
+        return [
+            SamplerItem(name=name, aliases=SAMPLER_ALIASES.get(name, []), options={}) for name in SAMPLERS
+        ]
 
     @router.get("/schedulers", response_model=list[SchedulerItem])
     def schedulers() -> list[SchedulerItem]:
-        return [SchedulerItem(name=name, label=label) for name, label in SCHEDULERS.items()]
+        return [
+            SchedulerItem(
+                name=name,
+                label=label,
+                aliases=SCHEDULER_ALIASES.get(name),
+                default_rho=SCHEDULER_RHO.get(name, -1),
+                need_inner_model=name in ("uniform", "sgm_uniform", "simple", "normal", "ddim", "beta"),
+            )
+            for name, label in SCHEDULERS.items()
+        ]
 
     @router.get("/loras", response_model=list[LoraItem])
     def loras(request: Request) -> list[LoraItem]:

@@ -114,7 +114,11 @@ def ram_numbers() -> dict[str, float]:
     except ImportError:
         info = _meminfo()
         total = float(info.get("MemTotal", 0))
-        return {"free": float(info.get("MemAvailable", info.get("MemFree", 0))), "used": float(_rss()), "total": total}
+        return {
+            "free": float(info.get("MemAvailable", info.get("MemFree", 0))),
+            "used": float(_rss()),
+            "total": total,
+        }
 
 
 def cuda_numbers() -> dict[str, Any]:
@@ -185,15 +189,21 @@ def _script_infos() -> list[ScriptInfo]:
         ScriptArg(label="Outpainting direction", value=directions, choices=directions),
     ]
     mk2 = [
-        ScriptArg(label="Recommended settings: Sampling Steps: 80-100, Sampler: Euler a, Denoising strength: 0.8"),
+        ScriptArg(
+            label="Recommended settings: Sampling Steps: 80-100, Sampler: Euler a, Denoising strength: 0.8"
+        ),
         ScriptArg(label="Pixels to expand", value=128, minimum=8, maximum=256, step=8),
         ScriptArg(label="Mask blur", value=8, minimum=0, maximum=64, step=1),
         ScriptArg(label="Outpainting direction", value=directions, choices=directions),
-        ScriptArg(label="Fall-off exponent (lower=higher detail)", value=1.0, minimum=0.0, maximum=4.0, step=0.01),
+        ScriptArg(
+            label="Fall-off exponent (lower=higher detail)", value=1.0, minimum=0.0, maximum=4.0, step=0.01
+        ),
         ScriptArg(label="Color variation", value=0.05, minimum=0.0, maximum=1.0, step=0.01),
     ]
     sd_upscale = [
-        ScriptArg(label="Will upscale the image by the selected scale factor; use width and height sliders to set tile size"),
+        ScriptArg(
+            label="Will upscale the image by the selected scale factor; use width and height sliders to set tile size"
+        ),
         ScriptArg(label="Tile overlap", value=64, minimum=0, maximum=256, step=16),
         ScriptArg(label="Upscaler", value="Lanczos", choices=["None", "Lanczos"]),
         ScriptArg(label="Scale Factor", value=2.0, minimum=1.0, maximum=4.0, step=0.05),
