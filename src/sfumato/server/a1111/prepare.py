@@ -124,11 +124,13 @@ def prepare_payload(ctx: ServerContext, payload: Payload) -> Payload:
     from sfumato.prompts.styles import apply_styles
 
     updates: dict[str, Any] = {}
-    overrides = server_overrides(ctx, payload)
+    infotext_overrides: dict[str, Any] = {}
     if payload.infotext:
         fields, infotext_overrides = infotext_fields(payload.infotext, set(payload.model_fields_set))
         updates |= fields
-        overrides = infotext_overrides | overrides
+    # The server's options, then the infotext's settings, then the payload's own overrides, as A1111.
+    overrides = server_overrides(ctx, payload.model_copy(update={"override_settings": {}}))
+    overrides |= infotext_overrides | (payload.override_settings or {})
     check_generation_options(ctx, overrides)
     updates["override_settings"] = overrides
     if payload.styles:
