@@ -25,6 +25,7 @@ from sfumato.server.a1111.convert import (
     info_json,
     txt2img_request,
 )
+from sfumato.server.a1111.listings import MODEL_WIDTH, embedding_shape, lora_metadata
 from sfumato.server.a1111.prepare import check_generation_options, prepare_payload
 from sfumato.server.a1111.schemas import (
     EmbeddingItem,
@@ -44,6 +45,7 @@ from sfumato.server.a1111.schemas import (
     Txt2ImgRequest,
 )
 from sfumato.server.a1111.scripts import IMG2IMG_SCRIPTS, TXT2IMG_SCRIPTS, is_xyz, xyz_axes
+from sfumato.server.catalog import ModelEntry, usable
 from sfumato.server.context import MAX_OPTIONS, ServerContext
 from sfumato.server.errors import error_responses
 from sfumato.server.paths import safe_child
@@ -116,6 +118,19 @@ async def _plot(ctx: ServerContext, payload: Any, convert: Any) -> GenerationRes
         parameters=echo_parameters(payload),
         info=json.dumps(info),
     )
+
+
+def _architecture(entry: ModelEntry | None) -> str | None:
+    """The checkpoint's architecture, identified from its header when the listing does not know it."""
+    if entry is None or entry.architecture or entry.path is None or entry.pickled:
+        return entry.architecture if entry else None
+    from sfumato.core.errors import SfumatoError
+    from sfumato.models.identify import identify_file
+
+    try:
+        return identify_file(entry.path).architecture
+    except (SfumatoError, OSError, ValueError):
+        return None
 
 
 def keeps_pictures(payload: Txt2ImgRequest) -> bool:
@@ -244,13 +259,14 @@ def build_router() -> APIRouter:
     def sd_models(request: Request) -> list[SDModelItem]:
         return [
             SDModelItem(title=e.title, model_name=e.name, hash=e.hash, sha256=e.sha256, filename=e.filename)
-            for e in _context(request).catalog.list("checkpoint")
+            for e in usable(_context(request).catalog.list("checkpoint"))
         ]
 
     @router.get("/sd-vae", response_model=list[SDVaeItem])
     def sd_vae(request: Request) -> list[SDVaeItem]:
         return [
-            SDVaeItem(model_name=e.name, filename=e.filename) for e in _context(request).catalog.list("vae")
+            SDVaeItem(model_name=e.name, filename=e.filename)
+            for e in usable(_context(request).catalog.list("vae"))
         ]
 
     @router.get("/samplers", response_model=list[SamplerItem])
@@ -274,15 +290,41 @@ def build_router() -> APIRouter:
 
     @router.get("/loras", response_model=list[LoraItem])
     def loras(request: Request) -> list[LoraItem]:
-        return [
-            LoraItem(name=e.name, alias=e.name, path=e.filename)
-            for e in _context(request).catalog.list("lora")
-        ]
+        items = []
+        for entry in usable(_context(request).catalog.list("lora")):
+            metadata = lora_metadata(entry)
+            alias = metadata.get("ss_output_name")
+            items.append(
+                LoraItem(
+                    name=entry.name,
+                    alias=alias if isinstance(alias, str) and alias else entry.name,
+                    path=entry.filename,
+                    metadata=metadata,
+                )
+            )
+        return items
 
     @router.get("/embeddings", response_model=EmbeddingsResponse)
     def embeddings(request: Request) -> EmbeddingsResponse:
-        loaded = {e.name: EmbeddingItem() for e in _context(request).catalog.list("embedding")}
-        return EmbeddingsResponse(loaded=loaded, skipped={})
+        """A1111 loads the embeddings as wide as the model's text encoder and skips the others;
+        here pickles (never opened) and files that are not embeddings are skipped too."""
+        ctx = _context(request)
+        selected = ctx.selected_model
+        width = MODEL_WIDTH.get(_architecture(selected) or "")
+        loaded: dict[str, EmbeddingItem] = {}
+        skipped: dict[str, EmbeddingItem] = {}
+        for entry in ctx.catalog.list("embedding"):
+            found = embedding_shape(entry)
+            item = EmbeddingItem(
+                step=found.step,
+                sd_checkpoint=found.sd_checkpoint,
+                sd_checkpoint_name=found.sd_checkpoint_name,
+                shape=found.shape,
+                vectors=found.vectors,
+            )
+            fits = found.readable and (width is None or found.shape == width)
+            (loaded if fits else skipped)[entry.name] = item
+        return EmbeddingsResponse(loaded=loaded, skipped=skipped)
 
     @router.post("/refresh-checkpoints")
     def refresh_checkpoints(request: Request) -> None:
