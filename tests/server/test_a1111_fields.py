@@ -239,3 +239,58 @@ def test_save_images_and_do_not_save_samples_keep_pictures_out_of_the_archive(se
     assert _saved(served) == before + 1
     assert served.post("txt2img", BASE).status_code == 200  # saying nothing: archived, as all of Sfumato's
     assert _saved(served) == before + 2
+
+
+def test_ddim_eta_and_euler_churn_change_the_picture(served: Served) -> None:
+    ddim = {**BASE, "sampler_name": "DDIM", "steps": 3}
+    still = served.picture("txt2img", {**ddim, "eta": 0.0})
+    assert _last(served).eta == 0.0
+    noisy = served.picture("txt2img", {**ddim, "eta": 1.0})
+    assert _differ(still, noisy) > 1.0
+    euler = {**BASE, "steps": 3}
+    plain = served.picture("txt2img", euler)
+    churned = served.picture("txt2img", {**euler, "s_churn": 5.0, "s_tmax": 0, "s_noise": 1.0})
+    assert _last(served).churn == 5.0 and _last(served).churn_max_sigma == 0.0
+    assert _differ(plain, churned) > 1.0
+    # what a deterministic sampler ignores in A1111 it ignores here too
+    quiet = served.picture("txt2img", {**BASE, "sampler_name": "DPM++ 2M", "eta": 0.3, "s_churn": 2.0})
+    assert _last(served).eta is None and _last(served).churn == 0.0
+    assert quiet.shape == (64, 64, 3)
+
+
+def test_disable_extra_networks_and_persistent_overrides(served: Served) -> None:
+    answer = served.post(
+        "txt2img", {**BASE, "prompt": "a cat <lora:missing:0.8>", "disable_extra_networks": True}
+    )
+    assert answer.status_code == 200 and _last(served).prompt == "a cat "
+    try:
+        kept = {**BASE, "override_settings": {"CLIP_stop_at_last_layers": 2}}
+        assert (
+            served.post("txt2img", {**kept, "override_settings_restore_afterwards": False}).status_code == 200
+        )
+        assert served.client.get("/sdapi/v1/options").json()["CLIP_stop_at_last_layers"] == 2
+        served.picture("txt2img", BASE)
+        assert _last(served).clip_skip == 2
+    finally:
+        served.post("options", {"CLIP_stop_at_last_layers": 1})
+
+
+@pytest.mark.parametrize(
+    ("route", "extra", "words"),
+    [
+        ("txt2img", {"sampler_name": "Euler a", "eta": 0.5}, "eta 0.5"),
+        ("txt2img", {"sampler_name": "DPM++ 2M SDE", "s_noise": 0.9}, "s_noise 0.9"),
+        ("txt2img", {"sampler_name": "Heun", "s_churn": 1.0}, "Euler sampler here"),
+        ("txt2img", {"s_min_uncond": 0.5}, "s_min_uncond"),
+        ("txt2img", {"seed_resize_from_w": 128, "seed_resize_from_h": 128}, "seed_resize_from"),
+        ("img2img", {"initial_noise_multiplier": 0.9}, "initial_noise_multiplier"),
+        ("img2img", {"latent_mask": "abc"}, "latent_mask"),
+        ("img2img", {"mask_blur_x": 4, "mask_blur_y": 8}, "mask_blur_x 4 and mask_blur_y 8"),
+    ],
+)
+def test_settings_this_engine_cannot_follow_are_refused(
+    served: Served, route: str, extra: dict[str, Any], words: str
+) -> None:
+    init = {"init_images": [b64(Image.new("RGB", (64, 64), (50, 60, 70)))]} if route == "img2img" else {}
+    answer = served.post(route, {**BASE, **init, **extra})
+    assert answer.status_code == 422 and words in answer.json()["detail"], answer.text

@@ -378,6 +378,7 @@ def _run_batch(
             after_step=after_step,
             on_step=progress(0, (job.width, job.height)),
             should_stop=should_stop,
+            step_options=step_options(request),
         )
         result = outcome.best_latents
         if job.hires is not None and hires_guided is not None and not outcome.stopped_early:
@@ -425,3 +426,18 @@ def _blend_outside_mask(
         return known * (1 - mask) + latents * mask
 
     return blend
+
+
+def step_options(request: GenerationRequest) -> dict[str, Any]:
+    """The sampler settings a scheduler's step takes (diffusers' names); each scheduler uses its own."""
+    options: dict[str, Any] = {}
+    if request.eta is not None:
+        options["eta"] = request.eta
+    if request.churn > 0:
+        options |= {
+            "s_churn": request.churn,
+            "s_tmin": request.churn_min_sigma,
+            "s_tmax": request.churn_max_sigma or float("inf"),
+            "s_noise": request.churn_noise,
+        }
+    return options

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from typing import Any, TypeVar
 
 from PIL import Image, ImageColor
@@ -35,6 +36,8 @@ Payload = TypeVar("Payload", bound=Txt2ImgRequest)
 # override_settings win over them).
 GENERATION_OPTIONS = ("sd_vae", "CLIP_stop_at_last_layers", "img2img_background_color")
 DEFAULT_BACKGROUND = "#ffffff"
+# A1111's extra-network tags in a prompt: <lora:name:1>, <hypernet:name:1>, <lyco:…>.
+EXTRA_NETWORK = re.compile(r"<\w+:[^>]+>")
 RESIZE_MODES = {
     0: "just resize",
     1: "crop and resize",
@@ -146,10 +149,24 @@ def prepare_payload(ctx: ServerContext, payload: Payload) -> Payload:
             hr = apply_styles(hr_prompt, hr_negative, payload.styles, styles)
             updates["hr_prompt"] = hr[0] if hr_prompt else hr_prompt
             updates["hr_negative_prompt"] = hr[1] if hr_negative else hr_negative
+    if payload.disable_extra_networks:
+        for field in ("prompt", "negative_prompt", "hr_prompt", "hr_negative_prompt"):
+            updates[field] = EXTRA_NETWORK.sub("", updates.get(field, getattr(payload, field)))
+    if not payload.override_settings_restore_afterwards and payload.override_settings:
+        keep_overrides(ctx, payload.override_settings)
     prepared = payload.model_copy(update=updates)
     if isinstance(prepared, Img2ImgRequest):
         prepared = prepared.model_copy(update=_pictures(prepared, overrides))
     return prepared
+
+
+def keep_overrides(ctx: ServerContext, overrides: dict[str, Any]) -> None:
+    """override_settings_restore_afterwards: false — the overrides stay as the server's options."""
+    checkpoint = overrides.get("sd_model_checkpoint")
+    if isinstance(checkpoint, str) and checkpoint:
+        ctx.select_model(checkpoint)
+    kept = {key: overrides[key] for key in GENERATION_OPTIONS if key in overrides}
+    ctx.options.update(kept)
 
 
 def check_generation_options(ctx: ServerContext, overrides: dict[str, Any]) -> None:
