@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -294,3 +295,22 @@ def test_settings_this_engine_cannot_follow_are_refused(
     init = {"init_images": [b64(Image.new("RGB", (64, 64), (50, 60, 70)))]} if route == "img2img" else {}
     answer = served.post(route, {**BASE, **init, **extra})
     assert answer.status_code == 422 and words in answer.json()["detail"], answer.text
+
+
+def test_a_first_pass_picture_is_refused(served: Served) -> None:
+    first = b64(Image.new("RGB", (64, 64), (10, 20, 30)))
+    answer = served.post("txt2img", {**BASE, "enable_hr": True, "firstpass_image": first})
+    assert answer.status_code == 422 and "firstpass_image" in answer.json()["detail"]
+
+
+def test_eta_churn_and_tiling_are_in_the_infotext_and_recalled(served: Served) -> None:
+    from sfumato.archive.infotext import request_from_infotext
+
+    answer = served.post("txt2img", {**BASE, "sampler_name": "DDIM", "eta": 0.5, "tiling": True})
+    infotext = json.loads(answer.json()["info"])["infotexts"][0]
+    assert "Eta DDIM: 0.5" in infotext and "Tiling: True" in infotext
+    recalled = request_from_infotext(infotext)
+    assert (recalled.eta, recalled.tiling) == (0.5, True)
+    answer = served.post("txt2img", {**BASE, "s_churn": 3.0})
+    infotext = json.loads(answer.json()["info"])["infotexts"][0]
+    assert "Sigma churn: 3" in infotext and request_from_infotext(infotext).churn == 3.0

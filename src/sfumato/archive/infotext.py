@@ -94,6 +94,8 @@ def generation_params(
         ),
         "Clip skip": str(recipe.clip_skip) if recipe.clip_skip > 1 else None,
         "Tiling": "True" if recipe.tiling else None,
+        "Eta DDIM": format_number(recipe.eta) if recipe.eta is not None else None,
+        "Sigma churn": format_number(recipe.churn) if recipe.churn else None,
     }
     if recipe.mode is Mode.inpaint:
         candidates.update(_inpaint_params(recipe))
@@ -179,6 +181,8 @@ _FIELDS: tuple[tuple[str, str, type], ...] = (
     ("Clip skip", "clip_skip", int),
     ("Mask blur", "mask_blur", int),
     ("Masked area padding", "inpaint_only_masked_padding", int),
+    ("Eta DDIM", "eta", float),
+    ("Sigma churn", "churn", float),
 )
 
 

@@ -15,7 +15,7 @@ from sfumato.engine.guidance import GuidedUNet
 from sfumato.engine.hires import HiresPlan, plan_hires, second_pass, upscale
 from sfumato.engine.inputs import StartingPictures, starting_pictures
 from sfumato.engine.loop import AfterStep, OnStep, denoise
-from sfumato.engine.samplers import make_scheduler, partway_timesteps, resolve_schedule
+from sfumato.engine.samplers import make_scheduler, partway_timesteps, resolve_schedule, step_options
 from sfumato.engine.seeds import batch_noise, image_seed, randn_like_images, resolve_seed
 
 if TYPE_CHECKING:
@@ -426,18 +426,3 @@ def _blend_outside_mask(
         return known * (1 - mask) + latents * mask
 
     return blend
-
-
-def step_options(request: GenerationRequest) -> dict[str, Any]:
-    """The sampler settings a scheduler's step takes (diffusers' names); each scheduler uses its own."""
-    options: dict[str, Any] = {}
-    if request.eta is not None:
-        options["eta"] = request.eta
-    if request.churn > 0:
-        options |= {
-            "s_churn": request.churn,
-            "s_tmin": request.churn_min_sigma,
-            "s_tmax": request.churn_max_sigma or float("inf"),
-            "s_noise": request.churn_noise,
-        }
-    return options

@@ -111,7 +111,7 @@ def second_pass(
     import torch
 
     from sfumato.engine.loop import denoise
-    from sfumato.engine.samplers import make_scheduler, partway_timesteps
+    from sfumato.engine.samplers import make_scheduler, partway_timesteps, step_options
     from sfumato.engine.seeds import batch_noise
 
     factor = components.vae_scale_factor
@@ -140,5 +140,6 @@ def second_pass(
         generators=[n.generator for n in noises],
         on_step=on_step,
         should_stop=should_stop,
+        step_options=step_options(request),
     )
     return outcome.best_latents

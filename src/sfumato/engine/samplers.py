@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sfumato.core.errors import InvalidRequest
-from sfumato.core.request import SAMPLERS, SCHEDULE_TYPES
+from sfumato.core.request import SAMPLERS, SCHEDULE_TYPES, GenerationRequest
 
 if TYPE_CHECKING:
     from diffusers import SchedulerMixin
@@ -285,3 +285,18 @@ def partway_timesteps(
     if hasattr(scheduler, "set_begin_index"):
         scheduler.set_begin_index(begin)
     return scheduler.timesteps[begin:]
+
+
+def step_options(request: GenerationRequest) -> dict[str, Any]:
+    """The sampler settings a scheduler's step takes (diffusers' names); each scheduler uses its own."""
+    options: dict[str, Any] = {}
+    if request.eta is not None:
+        options["eta"] = request.eta
+    if request.churn > 0:
+        options |= {
+            "s_churn": request.churn,
+            "s_tmin": request.churn_min_sigma,
+            "s_tmax": request.churn_max_sigma or float("inf"),
+            "s_noise": request.churn_noise,
+        }
+    return options

@@ -160,6 +160,11 @@ def _sampler_settings(payload: Txt2ImgRequest, sampler: str) -> dict[str, Any]:
 
 
 def _unsupported_settings(payload: Txt2ImgRequest) -> None:
+    if payload.firstpass_image:
+        raise InvalidRequest(
+            "firstpass_image: a hires second pass over a picture you send is not supported here.",
+            "Send the picture to img2img at the larger size instead.",
+        )
     if payload.s_min_uncond:
         raise _refuse(
             "s_min_uncond",

@@ -300,11 +300,17 @@ def build_router() -> APIRouter:
     for kind in ("embedding", "hypernetwork"):
         _training_routes(router, kind, refusal)
 
-    @router.get("/internal/ping")
+    # A1111 serves its ping outside /sdapi/v1; its errors are Sfumato's (only /sdapi/ answers A1111's shape).
+    internal = APIRouter(tags=["A1111-compatible"], responses=error_responses())
+
+    @internal.get("/internal/ping")
     def ping() -> dict[str, Any]:
         return {}
 
-    return router
+    both = APIRouter()
+    both.include_router(router)
+    both.include_router(internal)
+    return both
 
 
 def _training_routes(router: APIRouter, kind: str, responses: dict[int | str, dict[str, Any]]) -> None:
