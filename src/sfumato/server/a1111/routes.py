@@ -231,6 +231,7 @@ def build_router() -> APIRouter:
             "live_previews_enable": ctx.settings.preview_every > 0,
             "live_previews_image_format": "jpeg",
             "enable_pnginfo": True,
+            "img2img_background_color": "#ffffff",
         }
         options |= {k: v for k, v in ctx.options.items() if k != "sd_model_checkpoint"}
         options["sd_model_checkpoint"] = selected.title if selected else None
