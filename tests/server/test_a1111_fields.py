@@ -314,3 +314,11 @@ def test_eta_churn_and_tiling_are_in_the_infotext_and_recalled(served: Served) -
     answer = served.post("txt2img", {**BASE, "s_churn": 3.0})
     infotext = json.loads(answer.json()["info"])["infotexts"][0]
     assert "Sigma churn: 3" in infotext and request_from_infotext(infotext).churn == 3.0
+
+
+@pytest.mark.parametrize(
+    "line", ["Steps: inf, Seed: 1e999", "CFG scale: nan", "Size: 10x", "Size: 100000x64", "Steps: 99999"]
+)
+def test_an_infotext_with_bad_values_is_a_4xx_not_a_crash(served: Served, line: str) -> None:
+    answer = served.post("txt2img", {"infotext": f"a cat\n{line}", "steps": 1, "width": 64, "height": 64})
+    assert answer.status_code in (200, 422), answer.text

@@ -70,7 +70,7 @@ _INFOTEXT_FIELDS: tuple[tuple[str, str, type], ...] = (
 def _convert(value: str, kind: type) -> Any:
     try:
         return kind(float(value)) if kind is int else kind(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
