@@ -116,10 +116,9 @@ def _pair(first: str | None, second: str | None) -> tuple[int, int] | None:
     return _size(f"{first}x{second}")
 
 
-def server_overrides(ctx: ServerContext, payload: Txt2ImgRequest) -> dict[str, Any]:
-    """The options set on the server (POST /options) under the payload's own override_settings."""
-    options = {key: ctx.options[key] for key in GENERATION_OPTIONS if key in ctx.options}
-    return options | (payload.override_settings or {})
+def server_options(ctx: ServerContext) -> dict[str, Any]:
+    """The options set on the server (POST /options) that generations use."""
+    return {key: ctx.options[key] for key in GENERATION_OPTIONS if key in ctx.options}
 
 
 def prepare_payload(ctx: ServerContext, payload: Payload) -> Payload:
@@ -132,8 +131,7 @@ def prepare_payload(ctx: ServerContext, payload: Payload) -> Payload:
         fields, infotext_overrides = infotext_fields(payload.infotext, set(payload.model_fields_set))
         updates |= fields
     # The server's options, then the infotext's settings, then the payload's own overrides, as A1111.
-    overrides = server_overrides(ctx, payload.model_copy(update={"override_settings": {}}))
-    overrides |= infotext_overrides | (payload.override_settings or {})
+    overrides = server_options(ctx) | infotext_overrides | (payload.override_settings or {})
     check_generation_options(ctx, overrides)
     updates["override_settings"] = overrides
     if payload.styles:
