@@ -257,6 +257,6 @@ def test_text_without_parameters_line_is_all_prompt() -> None:
 
 
 def test_unknown_sampler_is_a_clear_error() -> None:
-    text = "x\nSteps: 20, Sampler: DPM adaptive, CFG scale: 7, Seed: 1, Size: 512x512"
-    with pytest.raises(InvalidRequest, match="unknown sampler 'DPM adaptive'"):
+    text = "x\nSteps: 20, Sampler: Euler z, CFG scale: 7, Seed: 1, Size: 512x512"
+    with pytest.raises(InvalidRequest, match="unknown sampler 'Euler z'"):
         request_from_infotext(text)

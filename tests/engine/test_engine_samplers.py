@@ -25,6 +25,13 @@ EXPECTED = {
     "PLMS": "PNDMScheduler",
     "UniPC": "UniPCMultistepScheduler",
     "LCM": "LCMScheduler",
+    "DPM++ 2S a": "DPMSolverSinglestepScheduler",
+    "DPM++ 2M SDE Heun": "DPMSolverMultistepScheduler",
+    "DPM++ 3M SDE": "DPMSolverMultistepScheduler",
+    "DPM fast": "DPMSolverSinglestepScheduler",
+    "DPM adaptive": "DPMSolverMultistepScheduler",
+    "Restart": "HeunDiscreteScheduler",
+    "DDIM CFG++": "DDIMScheduler",
 }
 
 

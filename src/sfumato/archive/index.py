@@ -244,6 +244,13 @@ class ArchiveIndex:
         path = save_image(item, folder, format=format)
         return self.add(path)
 
+    def remove(self, path: Path) -> None:
+        """Forget a picture of the outputs folder and delete its file (a client asked not to keep it)."""
+        relative = self._relative(Path(path))
+        with self._connect(write=True) as db:
+            db.execute("DELETE FROM images WHERE path = ?", (relative,))
+        (self.outputs / relative).unlink(missing_ok=True)
+
     def list(self, limit: int = 50, offset: int = 0) -> list[Record]:
         """Newest first."""
         with self._connect() as db:

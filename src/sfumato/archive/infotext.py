@@ -93,6 +93,9 @@ def generation_params(
             format_number(recipe.denoising_strength) if recipe.mode is not Mode.txt2img else None
         ),
         "Clip skip": str(recipe.clip_skip) if recipe.clip_skip > 1 else None,
+        "Tiling": "True" if recipe.tiling else None,
+        "Eta DDIM": format_number(recipe.eta) if recipe.eta is not None else None,
+        "Sigma churn": format_number(recipe.churn) if recipe.churn else None,
     }
     if recipe.mode is Mode.inpaint:
         candidates.update(_inpaint_params(recipe))
@@ -181,6 +184,8 @@ _FIELDS: tuple[tuple[str, str, type], ...] = (
     ("Clip skip", "clip_skip", int),
     ("Mask blur", "mask_blur", int),
     ("Masked area padding", "inpaint_only_masked_padding", int),
+    ("Eta DDIM", "eta", float),
+    ("Sigma churn", "churn", float),
 )
 
 
@@ -206,6 +211,8 @@ def request_fields(params: Mapping[str, str]) -> dict[str, Any]:
     data |= _converted(params, _FIELDS)
     if (size := _size(params.get("Size", ""))) is not None:
         data["width"], data["height"] = size
+    if params.get("Tiling") == "True":
+        data["tiling"] = True
     if "Inpaint area" in params:
         data["inpaint_only_masked"] = params["Inpaint area"] == "Only masked"
     if "Mask mode" in params:

@@ -24,8 +24,29 @@ SAMPLERS: tuple[str, ...] = (
     "PLMS",
     "UniPC",
     "LCM",
+    # A1111's other samplers; the closest diffusers scheduler runs them (engine/samplers.py says how).
+    "DPM++ 2S a",
+    "DPM++ 2M SDE Heun",
+    "DPM++ 3M SDE",
+    "DPM fast",
+    "DPM adaptive",
+    "Restart",
+    "DDIM CFG++",
 )
-SCHEDULE_TYPES: tuple[str, ...] = ("Automatic", "Karras", "Exponential", "SGM Uniform")
+SCHEDULE_TYPES: tuple[str, ...] = (
+    "Automatic",
+    "Karras",
+    "Exponential",
+    "SGM Uniform",
+    "Uniform",
+    "Polyexponential",
+    "KL Optimal",
+    "Align Your Steps",
+    "Simple",
+    "Normal",
+    "DDIM",
+    "Beta",
+)
 
 # A1111 before 1.9 folded the schedule into the sampler name ("DPM++ 2M Karras").
 _SCHEDULE_SUFFIXES = ("Karras", "Exponential", "SGM Uniform")
@@ -295,6 +316,25 @@ class GenerationRequest(BaseModel):
     fix_crop: bool = Field(
         default=False,
         description="After the render, outpaint the side where the main subject is cut off by the frame.",
+    )
+    eta: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="DDIM's eta: 0 deterministic, 1 as noisy as DDPM; None = 0."
+    )
+    churn: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=100.0,
+        description="Euler's sigma churn (A1111's s_churn): noise added back each step.",
+    )
+    churn_min_sigma: float = Field(default=0.0, ge=0.0, description="Churn only below this sigma… (s_tmin).")
+    churn_max_sigma: float = Field(
+        default=0.0, ge=0.0, description="…and above this one; 0 = no limit (s_tmax)."
+    )
+    churn_noise: float = Field(
+        default=1.0, ge=0.0, le=10.0, description="Scale of the churn's noise (s_noise)."
+    )
+    tiling: bool = Field(
+        default=False, description="Seamless tiling: the picture wraps around, its edges meet as a pattern."
     )
     postprocess: list[PostprocessStep] = Field(
         default_factory=list,

@@ -15,7 +15,7 @@ from sfumato.engine.guidance import GuidedUNet
 from sfumato.engine.hires import HiresPlan, plan_hires, second_pass, upscale
 from sfumato.engine.inputs import StartingPictures, starting_pictures
 from sfumato.engine.loop import AfterStep, OnStep, denoise
-from sfumato.engine.samplers import make_scheduler, partway_timesteps, resolve_schedule
+from sfumato.engine.samplers import make_scheduler, partway_timesteps, resolve_schedule, step_options
 from sfumato.engine.seeds import batch_noise, image_seed, randn_like_images, resolve_seed
 
 if TYPE_CHECKING:
@@ -114,6 +114,28 @@ def generate(
     folders). LoRAs are applied for this job only: the model is restored exactly afterwards, also
     when the job fails or is cancelled. A LoRA that is not found raises ModelNotFound.
     """
+    from sfumato.engine.tiling import seamless_tiling
+
+    with seamless_tiling(components, request.tiling):
+        return _generate(
+            components,
+            request,
+            on_progress=on_progress,
+            cancel=cancel,
+            preview_every=preview_every,
+            resolve=resolve,
+        )
+
+
+def _generate(
+    components: Components,
+    request: GenerationRequest,
+    *,
+    on_progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+    preview_every: int,
+    resolve: Resolver | None,
+) -> GenerationResult:
     from sfumato.models.lora import applied_loras, format_hashes
     from sfumato.prompts.networks import default_resolver, prompt_loras
 
@@ -309,7 +331,15 @@ def _run_batch(
     noise = torch.cat([n.noise for n in noises]).to(device)
 
     scheduler: Any = make_scheduler(request.sampler, request.schedule_type, components.scheduler_config)
-    timesteps = partway_timesteps(scheduler, request.steps, job.steps_run, device)
+    timesteps = partway_timesteps(
+        scheduler,
+        request.steps,
+        job.steps_run,
+        device,
+        sampler=request.sampler,
+        schedule_type=request.schedule_type,
+        sdxl=components.is_sdxl,
+    )
     after_step: AfterStep | None = None
     if start.mean is None or start.std is None:
         latents = noise * scheduler.init_noise_sigma
@@ -348,6 +378,7 @@ def _run_batch(
             after_step=after_step,
             on_step=progress(0, (job.width, job.height)),
             should_stop=should_stop,
+            step_options=step_options(request),
         )
         result = outcome.best_latents
         if job.hires is not None and hires_guided is not None and not outcome.stopped_early:

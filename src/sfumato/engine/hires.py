@@ -111,7 +111,7 @@ def second_pass(
     import torch
 
     from sfumato.engine.loop import denoise
-    from sfumato.engine.samplers import make_scheduler, partway_timesteps
+    from sfumato.engine.samplers import make_scheduler, partway_timesteps, step_options
     from sfumato.engine.seeds import batch_noise
 
     factor = components.vae_scale_factor
@@ -121,7 +121,15 @@ def second_pass(
     )
     noise = torch.cat([n.noise for n in noises]).to(init.device)
     scheduler: Any = make_scheduler(plan.sampler, request.schedule_type, components.scheduler_config)
-    timesteps = partway_timesteps(scheduler, plan.steps, plan.steps_run, init.device)
+    timesteps = partway_timesteps(
+        scheduler,
+        plan.steps,
+        plan.steps_run,
+        init.device,
+        sampler=plan.sampler,
+        schedule_type=request.schedule_type,
+        sdxl=components.is_sdxl,
+    )
     latents = scheduler.add_noise(init, noise.to(init.dtype), timesteps[:1].repeat(init.shape[0]))
     outcome = denoise(
         scheduler,
@@ -132,5 +140,6 @@ def second_pass(
         generators=[n.generator for n in noises],
         on_step=on_step,
         should_stop=should_stop,
+        step_options=step_options(request),
     )
     return outcome.best_latents

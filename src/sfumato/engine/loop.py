@@ -48,13 +48,16 @@ def denoise(
     after_step: AfterStep | None = None,
     on_step: OnStep | None = None,
     should_stop: Callable[[], bool] | None = None,
+    step_options: dict[str, Any] | None = None,
 ) -> LoopOutcome:
     """Run ``timesteps`` (``steps`` full steps: second-order samplers call the UNet twice a step).
 
     ``should_stop`` is asked before every UNet call; True ends the loop early (it may also raise).
+    ``step_options`` (DDIM's ``eta``, Euler's ``s_churn``…) go to the schedulers whose step takes them.
     """
-    step_kwargs: dict[str, Any] = {}
-    if "generator" in inspect.signature(scheduler.step).parameters:
+    accepted = inspect.signature(scheduler.step).parameters
+    step_kwargs: dict[str, Any] = {k: v for k, v in (step_options or {}).items() if k in accepted}
+    if "generator" in accepted:
         step_kwargs["generator"] = generators if len(generators) > 1 else generators[0]
     order = int(getattr(scheduler, "order", 1))
     # Calls that do not finish a step (a second-order sampler's first half, PLMS's warm-up) report nothing.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -9,7 +10,6 @@ from sfumato.core.events import CancelToken, ProgressCallback
 from sfumato.core.request import GenerationRequest
 from sfumato.core.settings import Settings
 from sfumato.jobs.model import SavedImage
-from sfumato.jobs.worker import RunFunction
 
 if TYPE_CHECKING:
     from sfumato.jobs.runner import SavedPicture
@@ -28,24 +28,52 @@ def saved_image(picture: SavedPicture) -> SavedImage:
     )
 
 
-def runner_run_function(settings: Settings, components_for: ComponentsFor | None = None) -> RunFunction:
+class RunnerRun:
+    """The runner as a worker's run function, keeping models loaded between jobs in one cache."""
+
+    def __init__(self, settings: Settings, components_for: ComponentsFor | None = None) -> None:
+        from sfumato.models.cache import ModelCache
+
+        self.settings = settings
+        self.components_for = components_for
+        self.cache = ModelCache(settings.model_cache_bytes)
+        self._running = threading.Lock()
+        self._unload_pending = False
+
+    def __call__(
+        self, request: GenerationRequest, *, on_progress: ProgressCallback, cancel: CancelToken
+    ) -> Sequence[SavedImage]:
+        from sfumato.jobs.runner import run_request
+
+        with self._running:
+            if self._unload_pending:
+                self._unload_pending = False
+                self.cache.clear()
+            components = self.components_for(request) if self.components_for is not None else None
+            output = run_request(
+                self.settings,
+                request,
+                on_progress=on_progress,
+                cancel=cancel,
+                components=components,
+                cache=self.cache,
+            )
+        return [saved_image(picture) for picture in output.pictures]
+
+    def unload(self) -> None:
+        """Frees the loaded models now when no job runs, else as soon as the running job ends."""
+        if self._running.acquire(blocking=False):
+            try:
+                self.cache.clear()
+            finally:
+                self._running.release()
+        else:
+            self._unload_pending = True
+
+
+def runner_run_function(settings: Settings, components_for: ComponentsFor | None = None) -> RunnerRun:
     """``components_for`` lets tests and the server hand in already-loaded components.
 
     Models stay loaded between jobs in one cache with the settings' memory budget.
     """
-    from sfumato.models.cache import ModelCache
-
-    cache = ModelCache(settings.model_cache_bytes)
-
-    def run(
-        request: GenerationRequest, *, on_progress: ProgressCallback, cancel: CancelToken
-    ) -> Sequence[SavedImage]:
-        from sfumato.jobs.runner import run_request
-
-        components = components_for(request) if components_for is not None else None
-        output = run_request(
-            settings, request, on_progress=on_progress, cancel=cancel, components=components, cache=cache
-        )
-        return [saved_image(picture) for picture in output.pictures]
-
-    return run
+    return RunnerRun(settings, components_for)

@@ -110,6 +110,7 @@ class ModelEntry:
     size: int
     architecture: str | None = None
     hash: str | None = None  # AutoV2
+    sha256: str | None = None  # the whole SHA-256, when it was computed
 
     @property
     def title(self) -> str:
@@ -182,7 +183,9 @@ class ModelLibrary:
                     _store(db, path, size, mtime, architecture=arch)
                 if hash and digest is None and not path.is_dir():
                     digest = self.hash_file(path, progress(path) if progress else None, db=db)
-                found[path] = ModelEntry(name, kind, path, size, arch, digest[:10] if digest else None)
+                found[path] = ModelEntry(
+                    name, kind, path, size, arch, digest[:10] if digest else None, digest
+                )
         return sorted(found.values(), key=lambda e: (e.kind, e.name.lower()))
 
     def _walk(self, db: sqlite3.Connection) -> Iterator[tuple[Path, str, str, int, int]]:

@@ -16,6 +16,7 @@ from sfumato.jobs.store_sqlite import SqliteJobStore
 from sfumato.jobs.worker import RunFunction
 from sfumato.server import api, archive_routes, errors, xyz_routes
 from sfumato.server.a1111 import routes as a1111_routes
+from sfumato.server.a1111 import routes_more as a1111_more
 from sfumato.server.catalog import ModelCatalog
 from sfumato.server.context import ServerConfig, ServerContext
 from sfumato.server.security import AccessGuard, is_loopback
@@ -74,11 +75,13 @@ def create_app(
         max_body_size=config.max_body_bytes,
     )
     app.state.context = context
+    app.state.run = run  # the A1111 unload/reload routes free its loaded models
     errors.install(app)
     app.include_router(api.build_router())
     app.include_router(archive_routes.build_router())
     app.include_router(xyz_routes.build_router())
     app.include_router(a1111_routes.build_router())
+    app.include_router(a1111_more.build_router())
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["*"], allow_headers=["*"]

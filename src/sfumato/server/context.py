@@ -10,7 +10,7 @@ from typing import Any
 
 from sfumato.core.settings import Settings
 from sfumato.jobs.queue import JobQueue
-from sfumato.server.catalog import ModelCatalog, ModelEntry, find
+from sfumato.server.catalog import ModelCatalog, ModelEntry, find, usable
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class ServerContext:
                     return find(self.catalog, name)
                 except Exception:
                     continue
-        listed = self.catalog.list("checkpoint")
+        listed = usable(self.catalog.list("checkpoint"))
         return listed[0] if listed else None
 
     def select_model(self, name: str) -> ModelEntry:

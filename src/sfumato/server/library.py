@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import cast
 
 from sfumato.core.settings import Settings
@@ -30,7 +31,10 @@ class LibraryCatalog:
                     filename=item.name + item.path.suffix,
                     kind=cast(Kind, item.kind),
                     hash=item.hash,
+                    sha256=item.sha256,
                     architecture=item.architecture,
+                    path=item.path,
+                    pickled=_is_pickle(item.path),
                 )
             )
         return entries
@@ -42,3 +46,14 @@ class LibraryCatalog:
 
     def refresh(self) -> None:
         self._entries = self._scan()
+
+
+def _is_pickle(path: Path) -> bool:
+    from sfumato.models.safety import FileFormat, sniff_format
+
+    if path.is_dir():
+        return False
+    try:
+        return sniff_format(path) in (FileFormat.PICKLE, FileFormat.ZIP_PICKLE)
+    except OSError:
+        return False

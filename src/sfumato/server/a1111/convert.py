@@ -26,9 +26,46 @@ from sfumato.server.submit import as_data_uri
 # A1111's scheduler names (and labels) -> Sfumato's schedule types.
 SCHEDULERS: dict[str, str] = {
     "automatic": "Automatic",
+    "uniform": "Uniform",
     "karras": "Karras",
     "exponential": "Exponential",
+    "polyexponential": "Polyexponential",
     "sgm_uniform": "SGM Uniform",
+    "kl_optimal": "KL Optimal",
+    "align_your_steps": "Align Your Steps",
+    "simple": "Simple",
+    "normal": "Normal",
+    "ddim": "DDIM",
+    "beta": "Beta",
+}
+# A1111's rho for the schedules that have one, and its other names, as /schedulers lists them.
+SCHEDULER_RHO = {"karras": 7.0, "polyexponential": 1.0}
+SCHEDULER_ALIASES = {"sgm_uniform": ["SGMUniform"], "align_your_steps": ["AYS"]}
+# A1111's k-diffusion style aliases of its sampler names (it matches names and aliases without case).
+SAMPLER_ALIASES: dict[str, list[str]] = {
+    "Euler a": ["k_euler_a", "k_euler_ancestral"],
+    "Euler": ["k_euler"],
+    "LMS": ["k_lms"],
+    "Heun": ["k_heun"],
+    "DPM2": ["k_dpm_2"],
+    "DPM2 a": ["k_dpm_2_a"],
+    "DPM++ 2S a": ["k_dpmpp_2s_a"],
+    "DPM++ 2M": ["k_dpmpp_2m"],
+    "DPM++ SDE": ["k_dpmpp_sde"],
+    "DPM++ 2M SDE": ["k_dpmpp_2m_sde"],
+    "DPM++ 2M SDE Heun": ["k_dpmpp_2m_sde_heun"],
+    "DPM++ 3M SDE": ["k_dpmpp_3m_sde"],
+    "DPM fast": ["k_dpm_fast"],
+    "DPM adaptive": ["k_dpm_ad"],
+    "Restart": ["restart"],
+    "DDIM": ["ddim"],
+    "DDIM CFG++": ["ddim_cfgpp"],
+    "PLMS": ["plms"],
+    "UniPC": ["unipc"],
+    "LCM": ["lcm"],
+}
+_SAMPLER_KEYS = {name.lower(): name for name in SAMPLERS} | {
+    alias.lower(): name for name, aliases in SAMPLER_ALIASES.items() for alias in aliases
 }
 SCHEDULER_LABELS = {label.lower(): label for label in SCHEDULERS.values()}
 # A1111's "Masked content" radio: fill, original, latent noise, latent nothing.
@@ -53,17 +90,95 @@ def _schedule(name: str | None) -> str | None:
 
 def _sampler(name: str) -> tuple[str, str | None]:
     sampler, schedule = split_legacy_sampler(name.strip())
+    sampler = _SAMPLER_KEYS.get(sampler.lower(), sampler)
     if sampler not in SAMPLERS:
         raise InvalidRequest(f"Unknown sampler {name!r}.", f"Choose one of: {', '.join(SAMPLERS)}.")
     return sampler, schedule
 
 
 def _unsupported(payload: Txt2ImgRequest) -> None:
+    _unsupported_settings(payload)
+    refiner = (payload.refiner_checkpoint or "").strip()
+    if refiner and refiner.lower() != "none":
+        raise InvalidRequest(
+            f"refiner_checkpoint {refiner!r}: switching to a refiner model part-way is not supported yet.",
+            "Leave refiner_checkpoint out (refiner_switch_at is then unused), or run the refiner as an "
+            "img2img pass on the picture.",
+        )
     unknown = [name for name, value in payload.alwayson_scripts.items() if value not in (None, {}, [])]
     if unknown:
         raise InvalidRequest(
             f"The always-on scripts {', '.join(map(repr, unknown))} are not available here.",
             "Leave alwayson_scripts empty.",
+        )
+
+
+# Samplers whose noise A1111's eta and s_noise scale (its ancestral and SDE samplers).
+_NOISY_SAMPLERS = frozenset(
+    {"Euler a", "DPM2 a", "DPM++ 2S a", "DPM++ SDE", "DPM++ 2M SDE", "DPM++ 2M SDE Heun", "DPM++ 3M SDE"}
+)
+_DDIM_SAMPLERS = frozenset({"DDIM", "DDIM CFG++"})
+# Samplers A1111 adds churn to (s_churn); here Euler's scheduler does it.
+_CHURN_SAMPLERS = frozenset({"Euler", "Heun", "DPM2"})
+
+
+def _refuse(field: str, value: Any, why: str, what_to_do: str) -> InvalidRequest:
+    return InvalidRequest(f"{field} {value!r}: {why}", what_to_do)
+
+
+def _sampler_settings(payload: Txt2ImgRequest, sampler: str) -> dict[str, Any]:
+    """eta and the s_* settings, honoured where this engine's scheduler does what A1111's sampler does,
+    refused where A1111 would change the picture and this engine cannot, ignored where A1111 ignores them."""
+    fields: dict[str, Any] = {}
+    if sampler in _DDIM_SAMPLERS and payload.eta is not None:
+        fields["eta"] = payload.eta
+    if sampler in _NOISY_SAMPLERS:
+        for name, value in (("eta", payload.eta), ("s_noise", payload.s_noise)):
+            if value is not None and value != 1.0:
+                raise _refuse(
+                    name,
+                    value,
+                    f"the {sampler} sampler here always adds its full noise (1).",
+                    f"Leave {name} out or send 1.",
+                )
+    if payload.s_churn:
+        if sampler != "Euler" and sampler in _CHURN_SAMPLERS:
+            raise _refuse(
+                "s_churn",
+                payload.s_churn,
+                f"sigma churn is done by the Euler sampler here, not {sampler}.",
+                "Use Euler, or send s_churn: 0.",
+            )
+        if sampler == "Euler":
+            fields |= {
+                "churn": payload.s_churn,
+                "churn_min_sigma": payload.s_tmin or 0.0,
+                "churn_max_sigma": payload.s_tmax or 0.0,
+                "churn_noise": 1.0 if payload.s_noise is None else payload.s_noise,
+            }
+    return fields
+
+
+def _unsupported_settings(payload: Txt2ImgRequest) -> None:
+    if payload.firstpass_image:
+        raise InvalidRequest(
+            "firstpass_image: a hires second pass over a picture you send is not supported here.",
+            "Send the picture to img2img at the larger size instead.",
+        )
+    if payload.s_min_uncond:
+        raise _refuse(
+            "s_min_uncond",
+            payload.s_min_uncond,
+            "skipping the negative prompt on early steps is not supported yet.",
+            "Leave s_min_uncond out or send 0.",
+        )
+    if payload.seed_resize_from_w > 0 or payload.seed_resize_from_h > 0:
+        size = f"{payload.seed_resize_from_w}x{payload.seed_resize_from_h}"
+        raise _refuse(
+            "seed_resize_from",
+            size,
+            "making the noise of another size is not supported yet.",
+            "Send seed_resize_from_w and seed_resize_from_h as 0 (or -1).",
         )
 
 
@@ -88,7 +203,9 @@ def _base_fields(payload: Txt2ImgRequest) -> dict[str, Any]:
         "seed": payload.seed,
         "batch_size": payload.batch_size,
         "batch_count": payload.n_iter,
+        "tiling": bool(payload.tiling),
     }
+    fields |= _sampler_settings(payload, sampler)
     if payload.subseed_strength > 0:
         fields["variation_seed"] = payload.subseed
         fields["variation_strength"] = payload.subseed_strength
@@ -170,6 +287,24 @@ def img2img_request(payload: Img2ImgRequest) -> GenerationRequest:
         raise InvalidRequest(
             f"inpainting_fill must be 0–3, not {payload.inpainting_fill}.",
             "0 fill, 1 original, 2 latent noise, 3 latent nothing.",
+        )
+    if payload.initial_noise_multiplier not in (None, 1.0):
+        raise _refuse(
+            "initial_noise_multiplier",
+            payload.initial_noise_multiplier,
+            "scaling img2img's starting noise is not supported yet.",
+            "Leave it out or send 1.",
+        )
+    if payload.latent_mask:
+        raise InvalidRequest(
+            "latent_mask: a second mask for the latent blend is not supported.",
+            "Send the mask in mask alone.",
+        )
+    if payload.mask_blur is None and payload.mask_blur_x != payload.mask_blur_y:
+        raise InvalidRequest(
+            f"mask_blur_x {payload.mask_blur_x} and mask_blur_y {payload.mask_blur_y} differ: the mask is "
+            "blurred by one amount both ways here.",
+            "Send mask_blur, or the same value in both.",
         )
     fields = _base_fields(payload)
     fields["init_image"] = as_data_uri(payload.init_images[0])

@@ -15,12 +15,17 @@ from sfumato.core.errors import InvalidRequest
 from sfumato.core.request import HIRES_UPSCALERS, LATENT_UPSCALERS, SAMPLERS, GenerationRequest
 from sfumato.jobs.model import Job, JobState
 from sfumato.server.a1111.convert import (
+    SAMPLER_ALIASES,
+    SCHEDULER_ALIASES,
+    SCHEDULER_RHO,
     SCHEDULERS,
     echo_parameters,
     img2img_request,
     info_json,
     txt2img_request,
 )
+from sfumato.server.a1111.listings import MODEL_WIDTH, embedding_shape, lora_metadata
+from sfumato.server.a1111.prepare import check_generation_options, prepare_payload
 from sfumato.server.a1111.schemas import (
     EmbeddingItem,
     EmbeddingsResponse,
@@ -39,6 +44,7 @@ from sfumato.server.a1111.schemas import (
     Txt2ImgRequest,
 )
 from sfumato.server.a1111.scripts import IMG2IMG_SCRIPTS, TXT2IMG_SCRIPTS, is_xyz, xyz_axes
+from sfumato.server.catalog import ModelEntry, usable
 from sfumato.server.context import MAX_OPTIONS, ServerContext
 from sfumato.server.errors import error_responses
 from sfumato.server.paths import safe_child
@@ -76,6 +82,8 @@ async def _generate(
         images = [
             b for b in await asyncio.to_thread(lambda: [_image_b64(ctx, i.path) for i in job.images]) if b
         ]
+    if not keeps_pictures(payload):
+        await asyncio.to_thread(discard_pictures, ctx, [i.path for i in job.images])
     return GenerationResponse(
         images=images, parameters=echo_parameters(payload), info=info_json(job, payload)
     )
@@ -111,6 +119,39 @@ async def _plot(ctx: ServerContext, payload: Any, convert: Any) -> GenerationRes
     )
 
 
+def _architecture(entry: ModelEntry | None) -> str | None:
+    """The checkpoint's architecture, identified from its header when the listing does not know it."""
+    if entry is None or entry.architecture or entry.path is None or entry.pickled:
+        return entry.architecture if entry else None
+    from sfumato.core.errors import SfumatoError
+    from sfumato.models.identify import identify_file
+
+    try:
+        return identify_file(entry.path).architecture
+    except (SfumatoError, OSError, ValueError):
+        return None
+
+
+def keeps_pictures(payload: Txt2ImgRequest) -> bool:
+    """A1111's clients say "don't save" with do_not_save_samples, or by sending save_images: false;
+    a payload that says neither is archived, as everything Sfumato makes is."""
+    if payload.do_not_save_samples:
+        return False
+    return payload.save_images or "save_images" not in payload.model_fields_set
+
+
+def discard_pictures(ctx: ServerContext, paths: list[str]) -> None:
+    from sfumato.archive.index import ArchiveIndex
+
+    archive = ArchiveIndex.from_settings(ctx.settings)
+    outputs = ctx.settings.outputs.resolve()
+    for path in paths:
+        file = Path(path)
+        file = file if file.is_absolute() else outputs / file
+        if file.resolve().is_relative_to(outputs):
+            archive.remove(file)
+
+
 class GenerationFailed(Exception):
     """A job failed inside the engine; reported as A1111 does, with a 500 and the reason."""
 
@@ -122,12 +163,14 @@ def build_router() -> APIRouter:
 
     @router.post("/txt2img", response_model=GenerationResponse, responses=generation)
     async def txt2img(request: Request, payload: Txt2ImgRequest) -> GenerationResponse:
+        payload = await asyncio.to_thread(prepare_payload, _context(request), payload)
         if is_xyz(payload.script_name):
             return await _plot(_context(request), payload, txt2img_request)
         return await _generate(_context(request), txt2img_request(payload), payload)
 
     @router.post("/img2img", response_model=GenerationResponse, responses=generation)
     async def img2img(request: Request, payload: Img2ImgRequest) -> GenerationResponse:
+        payload = await asyncio.to_thread(prepare_payload, _context(request), payload)
         if is_xyz(payload.script_name):
             return await _plot(_context(request), payload, img2img_request)
         return await _generate(_context(request), img2img_request(payload), payload)
@@ -187,6 +230,7 @@ def build_router() -> APIRouter:
             "live_previews_enable": ctx.settings.preview_every > 0,
             "live_previews_image_format": "jpeg",
             "enable_pnginfo": True,
+            "img2img_background_color": "#ffffff",
         }
         options |= {k: v for k, v in ctx.options.items() if k != "sd_model_checkpoint"}
         options["sd_model_checkpoint"] = selected.title if selected else None
@@ -205,6 +249,7 @@ def build_router() -> APIRouter:
                 raise InvalidRequest("sd_model_checkpoint must be a model title (a string).")
             ctx.select_model(checkpoint)
         rest = {k: v for k, v in options.items() if k != "sd_model_checkpoint"}
+        check_generation_options(ctx, rest)
         if len(ctx.options) + len(rest) > MAX_OPTIONS:
             raise InvalidRequest(f"Too many options (the limit is {MAX_OPTIONS}).")
         ctx.options.update(rest)
@@ -214,34 +259,72 @@ def build_router() -> APIRouter:
     def sd_models(request: Request) -> list[SDModelItem]:
         return [
             SDModelItem(title=e.title, model_name=e.name, hash=e.hash, sha256=e.sha256, filename=e.filename)
-            for e in _context(request).catalog.list("checkpoint")
+            for e in usable(_context(request).catalog.list("checkpoint"))
         ]
 
     @router.get("/sd-vae", response_model=list[SDVaeItem])
     def sd_vae(request: Request) -> list[SDVaeItem]:
         return [
-            SDVaeItem(model_name=e.name, filename=e.filename) for e in _context(request).catalog.list("vae")
+            SDVaeItem(model_name=e.name, filename=e.filename)
+            for e in usable(_context(request).catalog.list("vae"))
         ]
 
     @router.get("/samplers", response_model=list[SamplerItem])
     def samplers() -> list[SamplerItem]:
-        return [SamplerItem(name=name, aliases=[], options={}) for name in SAMPLERS]
+        return [
+            SamplerItem(name=name, aliases=SAMPLER_ALIASES.get(name, []), options={}) for name in SAMPLERS
+        ]
 
     @router.get("/schedulers", response_model=list[SchedulerItem])
     def schedulers() -> list[SchedulerItem]:
-        return [SchedulerItem(name=name, label=label) for name, label in SCHEDULERS.items()]
+        return [
+            SchedulerItem(
+                name=name,
+                label=label,
+                aliases=SCHEDULER_ALIASES.get(name),
+                default_rho=SCHEDULER_RHO.get(name, -1),
+                need_inner_model=name in ("uniform", "sgm_uniform", "simple", "normal", "ddim", "beta"),
+            )
+            for name, label in SCHEDULERS.items()
+        ]
 
     @router.get("/loras", response_model=list[LoraItem])
     def loras(request: Request) -> list[LoraItem]:
-        return [
-            LoraItem(name=e.name, alias=e.name, path=e.filename)
-            for e in _context(request).catalog.list("lora")
-        ]
+        items = []
+        for entry in usable(_context(request).catalog.list("lora")):
+            metadata = lora_metadata(entry)
+            alias = metadata.get("ss_output_name")
+            items.append(
+                LoraItem(
+                    name=entry.name,
+                    alias=alias if isinstance(alias, str) and alias else entry.name,
+                    path=entry.filename,
+                    metadata=metadata,
+                )
+            )
+        return items
 
     @router.get("/embeddings", response_model=EmbeddingsResponse)
     def embeddings(request: Request) -> EmbeddingsResponse:
-        loaded = {e.name: EmbeddingItem() for e in _context(request).catalog.list("embedding")}
-        return EmbeddingsResponse(loaded=loaded, skipped={})
+        """A1111 loads the embeddings as wide as the model's text encoder and skips the others;
+        here pickles (never opened) and files that are not embeddings are skipped too."""
+        ctx = _context(request)
+        selected = ctx.selected_model
+        width = MODEL_WIDTH.get(_architecture(selected) or "")
+        loaded: dict[str, EmbeddingItem] = {}
+        skipped: dict[str, EmbeddingItem] = {}
+        for entry in ctx.catalog.list("embedding"):
+            found = embedding_shape(entry)
+            item = EmbeddingItem(
+                step=found.step,
+                sd_checkpoint=found.sd_checkpoint,
+                sd_checkpoint_name=found.sd_checkpoint_name,
+                shape=found.shape,
+                vectors=found.vectors,
+            )
+            fits = found.readable and (width is None or found.shape == width)
+            (loaded if fits else skipped)[entry.name] = item
+        return EmbeddingsResponse(loaded=loaded, skipped=skipped)
 
     @router.post("/refresh-checkpoints")
     def refresh_checkpoints(request: Request) -> None:

@@ -78,6 +78,7 @@ class Txt2ImgRequest(_Loose):
     save_images: bool = False
     alwayson_scripts: dict[str, Any] = Field(default_factory=dict)
     infotext: str | None = None
+    firstpass_image: str | None = None
 
 
 class Img2ImgRequest(Txt2ImgRequest):
