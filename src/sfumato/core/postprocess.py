@@ -55,6 +55,15 @@ class DetailStep(BaseModel):
     max_count: int = Field(default=0, ge=0, le=100, description="Most regions re-rendered; 0 = all.")
     min_confidence: float = Field(default=0.3, ge=0.0, le=1.0)
     save_crops: bool = Field(default=False, description="Also save each re-rendered crop on its own.")
+    detector: str = Field(
+        default="auto",
+        description="auto (the demo world's judge on the demo model, else Haar faces), haar, demo, "
+        "or a YOLO detector file in ONNX format.",
+    )
+    order: Literal["largest", "confidence", "left-to-right", "top-to-bottom"] = Field(
+        default="largest", description="Which regions come first (and survive max_count)."
+    )
+    feather: int = Field(default=8, ge=0, le=256, description="Width of the blend around each region.")
 
 
 PostprocessStep = Annotated[UpscaleStep | RestoreFacesStep | DetailStep, Field(discriminator="kind")]
