@@ -260,7 +260,7 @@ def detect_onnx(picture: Image.Image, path: Path, target: str, min_confidence: f
     canvas.paste(picture.convert("RGB").resize((new_w, new_h), Image.Resampling.BILINEAR), (pad_x, pad_y))
     tensor = (np.asarray(canvas, dtype=np.float32) / 255.0).transpose(2, 0, 1)[None]
     output = np.asarray(session.run(None, {session.get_inputs()[0].name: tensor})[0])
-    if output.ndim != 3 or min(output.shape[1:]) < 5:
+    if output.ndim != 3 or max(output.shape[1:]) < 5:
         raise InvalidRequest(
             f"{path.name} gives detections of shape {list(output.shape)}, not a YOLO layout.",
             "Use a YOLO v5/v8-style detector exported to ONNX (ultralytics: model.export(format='onnx')).",

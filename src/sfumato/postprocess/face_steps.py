@@ -1,0 +1,70 @@
+"""The face steps of a request's post-processing (restore faces, detail), run on one finished picture.
+
+The runner calls :func:`run_face_steps` on each picture before it is saved. Upscale steps belong to
+the upscaler's dispatcher and are passed over here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from PIL import Image
+
+from sfumato.core.postprocess import DetailStep, RestoreFacesStep
+
+if TYPE_CHECKING:
+    from sfumato.core.events import CancelToken
+    from sfumato.core.result import GeneratedImage
+    from sfumato.core.settings import Settings
+    from sfumato.models.components import Components
+    from sfumato.prompts.networks import Resolver
+
+
+@dataclass
+class FaceStepsOutput:
+    item: GeneratedImage
+    notes: list[str] = field(default_factory=list)
+    crops: list[Image.Image] = field(default_factory=list)  # detail crops the steps asked to keep
+
+
+def run_face_steps(
+    item: GeneratedImage,
+    components: Components,
+    settings: Settings,
+    *,
+    cancel: CancelToken | None = None,
+    resolve: Resolver | None = None,
+) -> FaceStepsOutput:
+    """``item`` with each restore-faces and detail step of its recipe applied in order; the infotext
+    gains what A1111 (and ADetailer) write for them."""
+    from sfumato.postprocess.detailer import detail
+    from sfumato.postprocess.faces import restore_faces
+
+    output = FaceStepsOutput(item=item)
+    picture = item.image
+    extra = dict(item.extra)
+    for number, step in enumerate(item.recipe.postprocess, start=1):
+        if isinstance(step, RestoreFacesStep):
+            restored = restore_faces(picture, step, settings)
+            picture = restored.picture
+            output.notes += restored.notes
+            extra["Face restoration"] = step.model
+            if step.model.lower() == "codeformer":
+                extra["CodeFormer weight"] = f"{step.codeformer_weight:g}"
+            if step.visibility < 1:
+                extra["Face restoration visibility"] = f"{step.visibility:g}"
+        elif isinstance(step, DetailStep):
+            detailed = detail(picture, step, components, item.recipe, resolve=resolve, cancel=cancel)
+            picture = detailed.picture
+            output.notes += detailed.notes
+            if step.save_crops:
+                output.crops += detailed.crops
+            suffix = "" if number == 1 else f" {number}"
+            extra[f"ADetailer model{suffix}"] = f"{step.target} ({step.detector})"
+            if step.prompt:
+                extra[f"ADetailer prompt{suffix}"] = step.prompt
+            extra[f"ADetailer denoising strength{suffix}"] = f"{step.denoising_strength:g}"
+            extra[f"ADetailer inpaint padding{suffix}"] = str(step.padding)
+    output.item = replace(item, image=picture, extra=extra)
+    return output
