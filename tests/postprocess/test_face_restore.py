@@ -127,5 +127,5 @@ def test_codeformer_says_it_is_opt_in(tmp_path: Path) -> None:
         pytest.skip("spandrel-extra-arches is installed here")
     path = _random_restoreformer(tmp_path / "models" / "Codeformer")
     path.rename(path.with_name("codeformer-v0.1.0.safetensors"))
-    with pytest.raises(SfumatoError, match="spandrel-extra-arches.*licence"):
+    with pytest.raises(SfumatoError, match=r"spandrel-extra-arches.*licence"):
         restore_faces(astronaut(), RestoreFacesStep(model="CodeFormer"), Settings(model_folders=[tmp_path]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Upscalers that need no model file (A1111 lists them first in its upscaler list).
 BUILTIN_UPSCALERS: tuple[str, ...] = ("Lanczos", "Nearest")
@@ -67,3 +67,30 @@ class DetailStep(BaseModel):
 
 
 PostprocessStep = Annotated[UpscaleStep | RestoreFacesStep | DetailStep, Field(discriminator="kind")]
+
+
+class AnatomyGate(BaseModel):
+    """Optional check after each render: a picture scored below ``threshold`` is set aside and
+    rendered again with a new seed, up to ``budget`` more times; the best one is kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0, description="Lowest plausibility accepted.")
+    budget: int = Field(default=3, ge=1, le=20, description="Most re-renders of one picture.")
+    keep_rejected: str | None = Field(
+        default=None,
+        description="A local folder (under the outputs folder) to keep the set-aside pictures in; "
+        "None = discard them. Nothing is ever sent anywhere.",
+    )
+
+    @field_validator("keep_rejected")
+    @classmethod
+    def _inside_outputs(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = value.replace("\\", "/").split("/")
+        if not value.strip() or value.startswith(("/", "\\")) or ":" in value or ".." in parts:
+            raise ValueError(
+                f"{value!r} is not a folder name inside the outputs folder; use a name like 'rejected'"
+            )
+        return value

@@ -117,7 +117,9 @@ def detail(
             update={
                 "prompt": step.prompt or base.prompt,
                 "negative_prompt": step.negative_prompt or base.negative_prompt,
-                "init_image": to_data_uri(result.picture.crop(crop_box).resize(render_size, Image.Resampling.LANCZOS)),
+                "init_image": to_data_uri(
+                    result.picture.crop(crop_box).resize(render_size, Image.Resampling.LANCZOS)
+                ),
                 "mask": to_data_uri(mask.resize(render_size, Image.Resampling.BILINEAR)),
                 "mask_blur": 0,
                 "mask_invert": False,

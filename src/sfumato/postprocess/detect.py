@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from PIL import Image
 
@@ -99,7 +99,7 @@ def detect(
 # -- Haar cascades (faces) ------------------------------------------------------------------------
 
 
-def _cascade(name: str):  # noqa: ANN202 - cv2.CascadeClassifier, imported lazily
+def _cascade(name: str) -> Any:
     import cv2
 
     data = getattr(cv2, "data", None)
@@ -298,7 +298,7 @@ def detect_onnx(picture: Image.Image, path: Path, target: str, min_confidence: f
     return regions
 
 
-def _onnx_session(path: Path):  # noqa: ANN202 - onnxruntime.InferenceSession, imported lazily
+def _onnx_session(path: Path) -> Any:
     try:
         import onnxruntime
     except ImportError:

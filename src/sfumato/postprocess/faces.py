@@ -73,7 +73,9 @@ def restore_faces(
     result = picture
     for box in faces:
         result = restore_one(result, box, run, step.visibility)
-    return Restored(result, faces, [f"Restored {len(faces)} face{'s' if len(faces) > 1 else ''} with {step.model}."])
+    return Restored(
+        result, faces, [f"Restored {len(faces)} face{'s' if len(faces) > 1 else ''} with {step.model}."]
+    )
 
 
 def alignment(picture: Image.Image, box: Box) -> np.ndarray:
