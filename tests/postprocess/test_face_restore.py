@@ -118,7 +118,6 @@ def test_a_missing_or_pickled_restorer_is_refused_with_what_to_do(tmp_path: Path
 
 
 def test_codeformer_says_it_is_opt_in(tmp_path: Path) -> None:
-    pytest.importorskip("spandrel")
     try:
         import spandrel_extra_arches  # noqa: F401  # pyright: ignore[reportMissingImports]
     except ImportError:
