@@ -107,6 +107,46 @@ FixCrop = Annotated[
 ]
 
 
+RestoreFaces = Annotated[bool, typer.Option("--restore-faces", help="Then restore faces (GFPGAN).")]
+DetailTarget = Annotated[
+    str | None, typer.Option("--detail", help="Then re-render each region of this kind (face) at full size.")
+]
+DetailPrompt = Annotated[str | None, typer.Option("--detail-prompt", help="The detailed regions' prompt.")]
+DetailDenoise = Annotated[
+    float | None, typer.Option("--detail-denoise", help="The detailer's denoising (0.4).")
+]
+AnatomyGateOn = Annotated[
+    bool, typer.Option("--anatomy-gate", help="Re-render (new seed) pictures a plausibility check rejects.")
+]
+KeepRejected = Annotated[
+    str | None,
+    typer.Option("--keep-rejected", help="Keep the gate's set-aside pictures in this outputs sub-folder."),
+]
+
+
+def face_fields(
+    restore_faces: bool,
+    detail: str | None,
+    prompt: str | None,
+    denoise: float | None,
+    gate: bool,
+    keep: str | None,
+) -> dict[str, Any]:
+    """The post-processing steps and the anatomy gate the face flags ask for, as request fields."""
+    steps: list[dict[str, Any]] = []
+    if restore_faces:
+        steps.append({"kind": "restore_faces"})
+    if detail is not None:
+        options = {"prompt": prompt, "denoising_strength": denoise}
+        steps.append(
+            {"kind": "detail", "target": detail} | {k: v for k, v in options.items() if v is not None}
+        )
+    fields: dict[str, Any] = {"postprocess": steps} if steps else {}
+    if gate or keep is not None:
+        fields["anatomy_gate"] = {"keep_rejected": keep}
+    return fields
+
+
 def settings_for(output_dir: Path | None) -> Settings:
     from sfumato.core.settings import Settings
 
@@ -246,6 +286,12 @@ def generate(
     hr_sampler: HrSampler = None,
     hr_prompt: HrPrompt = None,
     hr_negative: HrNegative = None,
+    restore_faces: RestoreFaces = False,
+    detail: DetailTarget = None,
+    detail_prompt: DetailPrompt = None,
+    detail_denoise: DetailDenoise = None,
+    anatomy_gate: AnatomyGateOn = False,
+    keep_rejected: KeepRejected = None,
     image_format: Format = "png",
     output_dir: OutputDir = None,
     as_json: Json = False,
@@ -259,6 +305,7 @@ def generate(
     second = {field: given[option] for option, field in _HIRES_FIELDS.items() if given[option] is not None}
     if hires or second:
         values["hires"] = second
+    values |= face_fields(restore_faces, detail, detail_prompt, detail_denoise, anatomy_gate, keep_rejected)
     request = build_request(recall, values)
     run_and_report(request, settings_for(output_dir), image_format, as_json)
 
@@ -389,6 +436,7 @@ def request_fields(values: dict[str, Any]) -> dict[str, Any]:
 
 def _mount() -> None:
     import sfumato.cli.canvas
+    import sfumato.cli.faces
     import sfumato.cli.xyz  # noqa: F401  (registers xyz on `app`)
     from sfumato.cli.archive import archive_app
     from sfumato.cli.models import models_app
