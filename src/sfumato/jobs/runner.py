@@ -45,6 +45,10 @@ def check_limits(settings: Settings, request: GenerationRequest) -> None:
 
         size = load_image(request.init_image, "init image").size
         check_canvas(*grown_size(request, size), settings.max_canvas_side)
+    if request.postprocess:
+        from sfumato.postprocess.face_steps import check_face_steps
+
+        check_face_steps(settings, request)
 
 
 def run_request(

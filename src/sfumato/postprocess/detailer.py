@@ -1,8 +1,9 @@
 """The detailer (what ADetailer does, built in): find regions, re-render each at the model's native
 resolution, paste it back with a feathered blend.
 
-Each region's box is grown by the step's padding (the context the model sees) and to the model's
-square native shape, cropped, enlarged to the native size and re-rendered as an inpaint of the
+Each region gets a square crop centred on it: its longer side plus the step's padding on each side
+(the context the model sees; past the picture's edge the edge pixels are repeated), enlarged to the
+native size and re-rendered as an inpaint of the
 region (the whole crop as context) with its own prompt and denoising strength. The render is
 shrunk back and blended in through a feathered mask that stays inside the padded box, so pixels
 outside the padded boxes never change.
@@ -34,23 +35,28 @@ class Detailed:
     notes: list[str] = field(default_factory=list)
 
 
-def context_box(box: Box, padding: int, picture: tuple[int, int]) -> Box:
-    """``box`` grown by ``padding`` on each side, then to a square (the model's native shape) as far
-    as the picture allows, shifted inwards at the picture's edges."""
-    width, height = picture
-    left, top = max(0, box[0] - padding), max(0, box[1] - padding)
-    right, bottom = min(width, box[2] + padding), min(height, box[3] + padding)
-    side = min(max(right - left, bottom - top), width, height)
-    left, right = _grow(left, right, side, width)
-    top, bottom = _grow(top, bottom, side, height)
-    return left, top, right, bottom
+def context_box(box: Box, padding: int) -> Box:
+    """A square (the model's native shape) centred on ``box``, ``padding`` wider on each side of its
+    longer side. It may reach past the picture's edges: the region stays centred, as the model
+    draws subjects, and :func:`crop_with_edges` fills the outside from the picture's edge."""
+    side = max(box[2] - box[0], box[3] - box[1]) + 2 * padding
+    left = (box[0] + box[2] - side) // 2
+    top = (box[1] + box[3] - side) // 2
+    return left, top, left + side, top + side
 
 
-def _grow(start: int, end: int, size: int, limit: int) -> tuple[int, int]:
-    if size <= end - start:
-        return start, end
-    new_start = min(max(0, round((start + end) / 2 - size / 2)), limit - size)
-    return new_start, new_start + size
+def crop_with_edges(picture: Image.Image, box: Box) -> Image.Image:
+    """``picture`` cropped to ``box``; where the box leaves the picture its edge pixels are repeated."""
+    import numpy as np
+
+    width, height = picture.size
+    margin = max(0, -box[0], -box[1], box[2] - width, box[3] - height)
+    if margin == 0:
+        return picture.crop(box)
+    pixels = np.asarray(picture.convert("RGB"))
+    padded = np.pad(pixels, ((margin, margin), (margin, margin), (0, 0)), mode="edge")
+    left, top = box[0] + margin, box[1] + margin
+    return Image.fromarray(padded[top : top + box[3] - box[1], left : left + box[2] - box[0]])
 
 
 def feathered_mask(size: tuple[int, int], box: Box, feather: int) -> Image.Image:
@@ -103,7 +109,7 @@ def detail(
     for index, region in enumerate(regions):
         if cancel is not None:
             cancel.raise_if_cancelled()
-        crop_box = context_box(region.box, step.padding, picture.size)
+        crop_box = context_box(region.box, step.padding)
         crop_size = (crop_box[2] - crop_box[0], crop_box[3] - crop_box[1])
         inner = (
             region.box[0] - crop_box[0],
@@ -118,7 +124,7 @@ def detail(
                 "prompt": step.prompt or base.prompt,
                 "negative_prompt": step.negative_prompt or base.negative_prompt,
                 "init_image": to_data_uri(
-                    result.picture.crop(crop_box).resize(render_size, Image.Resampling.LANCZOS)
+                    crop_with_edges(result.picture, crop_box).resize(render_size, Image.Resampling.LANCZOS)
                 ),
                 "mask": to_data_uri(mask.resize(render_size, Image.Resampling.BILINEAR)),
                 "mask_blur": 0,

@@ -249,7 +249,7 @@ def detect_onnx(picture: Image.Image, path: Path, target: str, min_confidence: f
     import cv2
     import numpy as np
 
-    session = _onnx_session(path)
+    session = onnx_session(path)
     shape = session.get_inputs()[0].shape
     height = shape[2] if isinstance(shape[2], int) else 640
     width = shape[3] if isinstance(shape[3], int) else 640
@@ -298,7 +298,7 @@ def detect_onnx(picture: Image.Image, path: Path, target: str, min_confidence: f
     return regions
 
 
-def _onnx_session(path: Path) -> Any:
+def onnx_session(path: Path) -> Any:
     try:
         import onnxruntime
     except ImportError:

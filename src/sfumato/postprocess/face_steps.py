@@ -15,6 +15,7 @@ from sfumato.core.postprocess import DetailStep, RestoreFacesStep
 
 if TYPE_CHECKING:
     from sfumato.core.events import CancelToken
+    from sfumato.core.request import GenerationRequest
     from sfumato.core.result import GeneratedImage
     from sfumato.core.settings import Settings
     from sfumato.models.components import Components
@@ -68,3 +69,24 @@ def run_face_steps(
             extra[f"ADetailer inpaint padding{suffix}"] = str(step.padding)
     output.item = replace(item, image=picture, extra=extra)
     return output
+
+
+def check_face_steps(settings: Settings, request: GenerationRequest) -> None:
+    """What would fail only after the render, checked before it: the restorer files, the detector
+    files and onnxruntime, the detailer's order."""
+    from pathlib import Path
+
+    from sfumato.core.errors import InvalidRequest
+    from sfumato.postprocess.detect import BUILTIN_DETECTORS, onnx_session
+    from sfumato.postprocess.faces import find_restorer_file
+
+    for step in request.postprocess:
+        if isinstance(step, RestoreFacesStep):
+            find_restorer_file(settings, step.model)
+        elif isinstance(step, DetailStep) and step.detector not in BUILTIN_DETECTORS:
+            if not step.detector.lower().endswith(".onnx"):
+                raise InvalidRequest(
+                    f"Unknown detector {step.detector!r}.",
+                    f"Use one of {', '.join(BUILTIN_DETECTORS)}, or a YOLO detector file in ONNX format.",
+                )
+            onnx_session(Path(step.detector))
