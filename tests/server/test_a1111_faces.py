@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 from server_helpers import TinyRun
@@ -42,3 +44,41 @@ def test_face_restorers_lists_the_families_and_where_a_file_is(tmp_path: Path) -
         {"name": "RestoreFormer", "cmd_dir": None},
         {"name": "CodeFormer", "cmd_dir": None},
     ]
+
+
+def _finished(client: TestClient, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["state"] in ("finished", "failed", "cancelled"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError("the job did not finish")
+
+
+def test_sfumatos_api_runs_the_anatomy_gate_and_the_detailer_on_the_demo_model(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    app = create_app(settings, poll_seconds=0.05)
+    request = {
+        "prompt": "a red circle",
+        "seed": 14,
+        "steps": 15,
+        "anatomy_gate": {"budget": 3},
+        "postprocess": [{"kind": "detail", "target": "face", "denoising_strength": 0.3}],
+    }
+    with TestClient(app, base_url="http://127.0.0.1:7860") as client:
+        refused = client.post(
+            "/api/jobs",
+            json={"request": {**request, "postprocess": [{"kind": "detail", "detector": "/etc/x.onnx"}]}},
+        )
+        assert refused.status_code == 422 and "not accepted over the network" in refused.text
+        submitted = client.post("/api/jobs", json={"request": request})
+        assert submitted.status_code == 202, submitted.text
+        job = _finished(client, submitted.json()["id"])
+        assert job["state"] == "finished", job
+    parameters = job["images"][0]["infotext"]
+    # Measured: seeds 14 and 100017 set aside, seed 200020 passed.
+    assert "Anatomy gate: seed 14 set aside; 2 re-renders; passed" in parameters
+    assert "ADetailer model: face (auto)" in parameters
+    recipe = job["images"][0]["recipe"]
+    assert recipe["seed"] != 14 and recipe["postprocess"][0]["kind"] == "detail"

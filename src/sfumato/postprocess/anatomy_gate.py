@@ -82,6 +82,7 @@ def run_gate(
     if verdict.score >= gate.threshold:
         return GateOutcome(item)
     outcome = GateOutcome(item)
+    first_seed = seed
     best, best_verdict = item, verdict
     tried = [f"seed {seed} ({verdict.reason}, score {verdict.score:.2f})"]
     for attempt in range(1, gate.budget + 1):
@@ -90,7 +91,7 @@ def run_gate(
         item = render(new_seed)
         verdict = check(item.image, item.recipe.prompt)
         if verdict.score >= gate.threshold:
-            outcome.item = item
+            outcome.item = _marked(item, first_seed, attempt, passed=True)
             outcome.notes.append(
                 f"Anatomy gate: set aside {', '.join(tried)}; seed {new_seed} passed "
                 f"(score {verdict.score:.2f}, re-render {attempt} of {gate.budget})."
@@ -101,12 +102,21 @@ def run_gate(
             best, best_verdict = item, verdict
     outcome.rejected.append(item)
     outcome.rejected = [r for r in outcome.rejected if r is not best]
-    outcome.item = best
+    outcome.item = _marked(best, first_seed, gate.budget, passed=False)
     outcome.notes.append(
         f"Anatomy gate: no picture passed within the budget of {gate.budget} re-renders "
         f"({'; '.join(tried)}); kept the best, seed {best.recipe.seed} (score {best_verdict.score:.2f})."
     )
     return outcome
+
+
+def _marked(item: GeneratedImage, first_seed: int, renders: int, *, passed: bool) -> GeneratedImage:
+    """The picture with an "Anatomy gate" entry in its infotext, so the file itself says it."""
+    from dataclasses import replace
+
+    what = "passed" if passed else "none passed and the best kept"
+    text = f"seed {first_seed} set aside; {renders} re-render{'s' if renders > 1 else ''}; {what}"
+    return replace(item, extra={**item.extra, "Anatomy gate": text})
 
 
 def rejected_folder(outputs: Path, gate: AnatomyGate) -> Path | None:
