@@ -90,8 +90,10 @@ def run_request(
         timings.add(result.timings)
         saved = []
         for item in result.images:
-            with timings.measure("anatomy gate and face steps"):
-                item, crops = _gate_and_face_steps(settings, components, item, output.notes, cancel)
+            crops: list[Any] = []
+            if item.recipe.anatomy_gate is not None or item.recipe.postprocess:
+                with timings.measure("anatomy gate and face steps"):
+                    item, crops = _gate_and_face_steps(settings, components, item, output.notes, cancel)
             with timings.measure("save and index"):
                 record = archive.save(item, format=image_format)
                 picture = SavedPicture(record=record, item=item, file=archive.path_of(record))
