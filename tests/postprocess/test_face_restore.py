@@ -128,3 +128,40 @@ def test_codeformer_says_it_is_opt_in(tmp_path: Path) -> None:
     path.rename(path.with_name("codeformer-v0.1.0.safetensors"))
     with pytest.raises(SfumatoError, match=r"spandrel-extra-arches.*licence"):
         restore_faces(astronaut(), RestoreFacesStep(model="CodeFormer"), Settings(model_folders=[tmp_path]))
+
+
+@pytest.mark.slow  # a full-size random GFPGAN (~340 MB written) run twice at 512 pixels
+def test_a_gfpgan_file_from_a1111s_folder_restores_deterministically(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from sfumato.models.spandrel_import import import_spandrel
+
+    import_spandrel()
+    from spandrel.architectures.GFPGAN import GFPGAN
+
+    torch.manual_seed(0)
+    model = GFPGAN(
+        out_size=512,
+        num_style_feat=512,
+        channel_multiplier=2,
+        decoder_load_path=None,
+        fix_decoder=False,
+        num_mlp=8,
+        input_is_latent=True,
+        different_w=True,
+        narrow=1,
+        sft_half=True,
+    )
+    folder = tmp_path / "models" / "GFPGAN"
+    folder.mkdir(parents=True)
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "GFPGANv1.4.safetensors")
+    )
+    del model
+    settings = Settings(model_folders=[tmp_path])
+    picture = astronaut()
+    first = restore_faces(picture, RestoreFacesStep(model="GFPGAN"), settings)
+    assert first.notes == ["Restored 1 face with GFPGAN."]
+    assert changed(picture, first.picture)[110, 225] and not changed(picture, first.picture)[300:, :].any()
+    again = restore_faces(picture, RestoreFacesStep(model="GFPGAN"), settings)
+    assert np.array_equal(np.asarray(first.picture), np.asarray(again.picture))

@@ -82,3 +82,31 @@ def test_sfumatos_api_runs_the_anatomy_gate_and_the_detailer_on_the_demo_model(t
     assert "ADetailer model: face (auto)" in parameters
     recipe = job["images"][0]["recipe"]
     assert recipe["seed"] != 14 and recipe["postprocess"][0]["kind"] == "detail"
+
+
+def test_sfumatos_api_restores_the_faces_of_a_picture(tmp_path: Path) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    from sfumato.core.images import to_data_uri
+
+    settings = Settings(data_dir=tmp_path / "data", model_folders=[tmp_path / "models"])
+    app = create_app(settings, run=TinyRun(settings), poll_seconds=0.05)
+    flat = Image.new("RGB", (64, 64), (10, 120, 200))
+    with TestClient(app, base_url="http://127.0.0.1:7860") as client:
+        answer = client.post("/api/restore-faces", json={"image": to_data_uri(flat)})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["faces"] == [] and body["notes"] == ["No face was found, so no face was restored."]
+        with Image.open(io.BytesIO(base64.b64decode(body["image"]))) as back:
+            assert back.size == (64, 64) and back.getpixel((5, 5)) == (10, 120, 200)
+        from skimage import data
+
+        missing = client.post(
+            "/api/restore-faces", json={"image": to_data_uri(Image.fromarray(data.astronaut()))}
+        )
+        assert missing.status_code == 404 and "No GFPGAN face-restorer file" in missing.text
+        bad = client.post("/api/restore-faces", json={"image": to_data_uri(flat), "visibility": 2})
+        assert bad.status_code == 422
