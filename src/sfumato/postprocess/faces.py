@@ -192,7 +192,7 @@ def load_restorer(settings: Settings, name: str, codeformer_weight: float = 0.5)
             if architecture == "GFPGAN":
                 return (model((face - 0.5) / 0.5)[0] + 1) / 2
             if architecture == "CodeFormer":
-                return (model((face - 0.5) / 0.5, weight=codeformer_weight)[0] + 1) / 2
+                return (model((face - 0.5) / 0.5, w=codeformer_weight, adain=True)[0] + 1) / 2
             return descriptor(face)
 
     return run
