@@ -29,6 +29,51 @@ class FaceStepsOutput:
     crops: list[Image.Image] = field(default_factory=list)  # detail crops the steps asked to keep
 
 
+@dataclass
+class FaceStepResult:
+    picture: Image.Image
+    notes: list[str] = field(default_factory=list)
+    crops: list[Image.Image] = field(default_factory=list)  # detail crops, when the step keeps them
+    infotext: dict[str, str] = field(default_factory=dict)  # what A1111 / ADetailer write for it
+
+
+def run_face_step(
+    picture: Image.Image,
+    step: RestoreFacesStep | DetailStep,
+    *,
+    recipe: GenerationRequest,
+    components: Components,
+    settings: Settings,
+    number: int = 1,
+    cancel: CancelToken | None = None,
+    resolve: Resolver | None = None,
+) -> FaceStepResult:
+    """One restore-faces or detail step on a picture. ``recipe`` is the picture's own (the detailer
+    takes its prompts, steps, sampler and seed); ``number`` is the step's place in the list (1-based,
+    for ADetailer's numbered infotext keys)."""
+    if isinstance(step, RestoreFacesStep):
+        from sfumato.postprocess.faces import restore_faces
+
+        restored = restore_faces(picture, step, settings)
+        infotext = {"Face restoration": step.model}
+        if step.model.lower() == "codeformer":
+            infotext["CodeFormer weight"] = f"{step.codeformer_weight:g}"
+        if step.visibility < 1:
+            infotext["Face restoration visibility"] = f"{step.visibility:g}"
+        return FaceStepResult(restored.picture, restored.notes, [], infotext)
+    from sfumato.postprocess.detailer import detail
+
+    detailed = detail(picture, step, components, recipe, resolve=resolve, cancel=cancel)
+    suffix = "" if number == 1 else f" {number}"
+    infotext = {f"ADetailer model{suffix}": f"{step.target} ({step.detector})"}
+    if step.prompt:
+        infotext[f"ADetailer prompt{suffix}"] = step.prompt
+    infotext[f"ADetailer denoising strength{suffix}"] = f"{step.denoising_strength:g}"
+    infotext[f"ADetailer inpaint padding{suffix}"] = str(step.padding)
+    crops = detailed.crops if step.save_crops else []
+    return FaceStepResult(detailed.picture, detailed.notes, crops, infotext)
+
+
 def run_face_steps(
     item: GeneratedImage,
     components: Components,
@@ -37,36 +82,27 @@ def run_face_steps(
     cancel: CancelToken | None = None,
     resolve: Resolver | None = None,
 ) -> FaceStepsOutput:
-    """``item`` with each restore-faces and detail step of its recipe applied in order; the infotext
-    gains what A1111 (and ADetailer) write for them."""
-    from sfumato.postprocess.detailer import detail
-    from sfumato.postprocess.faces import restore_faces
-
+    """``item`` with each restore-faces and detail step of its recipe applied in order (upscale
+    steps are passed over); the infotext gains what A1111 (and ADetailer) write for them."""
     output = FaceStepsOutput(item=item)
     picture = item.image
     extra = dict(item.extra)
     for number, step in enumerate(item.recipe.postprocess, start=1):
-        if isinstance(step, RestoreFacesStep):
-            restored = restore_faces(picture, step, settings)
-            picture = restored.picture
-            output.notes += restored.notes
-            extra["Face restoration"] = step.model
-            if step.model.lower() == "codeformer":
-                extra["CodeFormer weight"] = f"{step.codeformer_weight:g}"
-            if step.visibility < 1:
-                extra["Face restoration visibility"] = f"{step.visibility:g}"
-        elif isinstance(step, DetailStep):
-            detailed = detail(picture, step, components, item.recipe, resolve=resolve, cancel=cancel)
-            picture = detailed.picture
-            output.notes += detailed.notes
-            if step.save_crops:
-                output.crops += detailed.crops
-            suffix = "" if number == 1 else f" {number}"
-            extra[f"ADetailer model{suffix}"] = f"{step.target} ({step.detector})"
-            if step.prompt:
-                extra[f"ADetailer prompt{suffix}"] = step.prompt
-            extra[f"ADetailer denoising strength{suffix}"] = f"{step.denoising_strength:g}"
-            extra[f"ADetailer inpaint padding{suffix}"] = str(step.padding)
+        if isinstance(step, RestoreFacesStep | DetailStep):
+            done = run_face_step(
+                picture,
+                step,
+                recipe=item.recipe,
+                components=components,
+                settings=settings,
+                number=number,
+                cancel=cancel,
+                resolve=resolve,
+            )
+            picture = done.picture
+            output.notes += done.notes
+            output.crops += done.crops
+            extra |= done.infotext
     output.item = replace(item, image=picture, extra=extra)
     return output
 
