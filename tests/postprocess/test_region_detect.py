@@ -117,6 +117,16 @@ def test_a_yolo_onnx_file_finds_its_classes_in_picture_coordinates(tmp_path: Pat
         detect(picture, "eye", str(path))
 
 
+def test_a_yolov5_layout_multiplies_objectness_and_class_scores(tmp_path: Path) -> None:
+    rows = np.zeros((64, 6), dtype=np.float32)  # v5: [anchors, 4 + objectness + 1 class]
+    rows[0] = [320, 320, 64, 64, 0.9, 0.9]  # 0.81: kept
+    rows[1] = [100, 100, 32, 32, 0.5, 0.5]  # 0.25: below the confidence asked for
+    path = _yolo_file(tmp_path, rows, None)
+    faces = detect(Image.new("RGB", (640, 640)), "face", str(path), min_confidence=0.3)
+    assert [(r.label, r.box) for r in faces] == [("class 0", (288, 288, 352, 352))]
+    assert faces[0].confidence == pytest.approx(0.81)
+
+
 def test_a_detector_file_that_is_not_onnx_is_refused(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     bad = tmp_path / "broken.onnx"

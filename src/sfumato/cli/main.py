@@ -118,6 +118,10 @@ DetailDenoise = Annotated[
 AnatomyGateOn = Annotated[
     bool, typer.Option("--anatomy-gate", help="Re-render (new seed) pictures a plausibility check rejects.")
 ]
+GateThreshold = Annotated[
+    float | None, typer.Option("--gate-threshold", help="Anatomy gate: lowest plausibility accepted (0.5).")
+]
+GateBudget = Annotated[int | None, typer.Option("--gate-budget", help="Anatomy gate: most re-renders (3).")]
 KeepRejected = Annotated[
     str | None,
     typer.Option("--keep-rejected", help="Keep the gate's set-aside pictures in this outputs sub-folder."),
@@ -130,7 +134,7 @@ def face_fields(
     prompt: str | None,
     denoise: float | None,
     gate: bool,
-    keep: str | None,
+    gate_settings: dict[str, Any],
 ) -> dict[str, Any]:
     """The post-processing steps and the anatomy gate the face flags ask for, as request fields."""
     steps: list[dict[str, Any]] = []
@@ -142,8 +146,9 @@ def face_fields(
             {"kind": "detail", "target": detail} | {k: v for k, v in options.items() if v is not None}
         )
     fields: dict[str, Any] = {"postprocess": steps} if steps else {}
-    if gate or keep is not None:
-        fields["anatomy_gate"] = {"keep_rejected": keep}
+    given = {key: value for key, value in gate_settings.items() if value is not None}
+    if gate or given:
+        fields["anatomy_gate"] = given
     return fields
 
 
@@ -291,6 +296,8 @@ def generate(
     detail_prompt: DetailPrompt = None,
     detail_denoise: DetailDenoise = None,
     anatomy_gate: AnatomyGateOn = False,
+    gate_threshold: GateThreshold = None,
+    gate_budget: GateBudget = None,
     keep_rejected: KeepRejected = None,
     image_format: Format = "png",
     output_dir: OutputDir = None,
@@ -305,7 +312,8 @@ def generate(
     second = {field: given[option] for option, field in _HIRES_FIELDS.items() if given[option] is not None}
     if hires or second:
         values["hires"] = second
-    values |= face_fields(restore_faces, detail, detail_prompt, detail_denoise, anatomy_gate, keep_rejected)
+    gate = {"threshold": gate_threshold, "budget": gate_budget, "keep_rejected": keep_rejected}
+    values |= face_fields(restore_faces, detail, detail_prompt, detail_denoise, anatomy_gate, gate)
     request = build_request(recall, values)
     run_and_report(request, settings_for(output_dir), image_format, as_json)
 
