@@ -89,8 +89,9 @@ def test_restore_faces_with_a_pickled_model_says_how_to_convert(tmp_path: Path) 
 
 def test_generate_with_the_anatomy_gate_and_detail_records_both(tmp_path: Path) -> None:
     outputs = tmp_path / "out"
-    args = ["generate", "a red circle", "--seed", "14", "--steps", "15", "--gate-budget", "3", "--detail", "face"]
-    result = runner.invoke(app, [*args, "--keep-rejected", "rejected", "-o", str(outputs), "--json"])
+    args = ["generate", "a red circle", "--seed", "14", "--steps", "15", "--detail", "face"]
+    gate = ["--gate-budget", "3", "--keep-rejected", "rejected"]
+    result = runner.invoke(app, [*args, *gate, "-o", str(outputs), "--json"])
     assert result.exit_code == 0, result.output
     answer = json.loads(result.output[result.output.index("{") :])
     [image] = answer["images"]
