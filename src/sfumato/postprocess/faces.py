@@ -183,9 +183,13 @@ def load_restorer(settings: Settings, name: str, codeformer_weight: float = 0.5)
         raise UnsupportedModel(
             f"{path.name} holds a {architecture} model, not {name}.", f"Ask for {architecture} instead."
         )
-    model = descriptor.model.eval()
+    from sfumato.models.device import resolve_device
+
+    device = resolve_device(settings.device)
+    model = descriptor.model.eval().to(device)
 
     def run(face: torch.Tensor) -> torch.Tensor:
+        face = face.to(device)
         # GFPGAN adds random noise in its decoder: a fixed generator keeps a recipe's picture the same.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
