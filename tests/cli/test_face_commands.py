@@ -110,3 +110,36 @@ def test_a_bad_face_flag_is_one_clear_line(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0
     assert "inside the outputs folder" in result.output and "Traceback" not in result.output
+
+
+def test_a_detailed_pictures_recipe_reproduces_it(tmp_path: Path) -> None:
+    outputs = tmp_path / "out"
+    made = runner.invoke(
+        app,
+        [
+            "generate",
+            "a small yellow smiley face at the top left",
+            "--seed",
+            "2",
+            "--steps",
+            "10",
+            "-o",
+            str(outputs),
+            "--json",
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    original = json.loads(made.output[made.output.index("{") :])["images"][0]["file"]
+    detailed = runner.invoke(
+        app, ["detail", original, "--padding", "16", "--seed", "7", "-o", str(outputs), "--json"]
+    )
+    assert detailed.exit_code == 0, detailed.output
+    result = Path(json.loads(detailed.output[detailed.output.index("{") :])["file"])
+    recipe = read_metadata(result).request
+    assert recipe is not None and recipe.seed == 2 and [s.kind for s in recipe.postprocess] == ["detail"]
+    assert recipe.postprocess[0].seed == 7  # pyright: ignore[reportAttributeAccessIssue]
+    again = runner.invoke(app, ["generate", "--from", str(result), "-o", str(tmp_path / "again"), "--json"])
+    assert again.exit_code == 0, again.output
+    remade = json.loads(again.output[again.output.index("{") :])["images"][0]["file"]
+    assert np.array_equal(np.asarray(Image.open(remade)), np.asarray(Image.open(result)))
+    assert not np.array_equal(np.asarray(Image.open(original)), np.asarray(Image.open(result)))

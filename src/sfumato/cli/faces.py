@@ -13,7 +13,15 @@ from sfumato.cli.main import Json, Model, OutputDir, Seed, Steps, app, settings_
 Picture = Annotated[Path, typer.Argument(help="The picture.", exists=True, dir_okay=False)]
 
 
-def _save(picture: Path, image: Any, step: Any, settings: Any, notes: list[str], as_json: bool) -> None:
+def _save(
+    picture: Path,
+    image: Any,
+    step: Any,
+    settings: Any,
+    notes: list[str],
+    as_json: bool,
+    keep_recipe: bool = True,
+) -> None:
     """The result into the outputs folder: with the picture's recipe plus this step when it has one
     (so the archive reproduces it), else as a plain PNG."""
     import io
@@ -24,7 +32,7 @@ def _save(picture: Path, image: Any, step: Any, settings: Any, notes: list[str],
     from sfumato.core.result import GeneratedImage, ModelInfo
 
     found = read_metadata(picture)
-    if found.request is not None:
+    if found.request is not None and keep_recipe:
         recipe = found.request.model_copy(update={"postprocess": [*found.request.postprocess, step]})
         item = GeneratedImage(image, recipe, found.model_info or ModelInfo(name=found.model or "unknown"))
         archive = Archive(settings)
@@ -134,6 +142,8 @@ def detail_command(
             max_count=max_count,
             order=order,  # pyright: ignore[reportArgumentType]  # validated by the model
             save_crops=save_crops,
+            seed=-1 if seed is None else seed,
+            steps=steps or 0,
         )
     except ValidationError as error:
         fail(describe_validation_error(error))
@@ -141,14 +151,12 @@ def detail_command(
     image = _open(picture)
     recipe = read_metadata(picture).request
     base = recipe or GenerationRequest()
-    update: dict[str, Any] = {"postprocess": []}
-    if steps is not None:
-        update["steps"] = steps
-    if seed is not None:
-        update["seed"] = seed
-    if model is not None:
-        update["model"] = model
-    base = base.model_copy(update=update)
+    notes: list[str] = []
+    if model is not None and recipe is not None and model != recipe.model:
+        # The picture's recipe renders with its own model; a result from another one has no recipe.
+        notes.append(f"Detailed with {model}, not the picture's model: the result is saved without a recipe.")
+        recipe = None
+    base = base.model_copy(update={"postprocess": [], **({"model": model} if model is not None else {})})
     if not (step.prompt or base.prompt):
         fail(
             f'{picture.name} holds no prompt; give one after the picture, e.g. sfumato detail in.png "a face".'
@@ -156,7 +164,15 @@ def detail_command(
     try:
         components = load_model(settings, base.model)
         result = detail(image, step, components, base)
-        _save(picture, result.picture, step, settings, result.notes, as_json)
+        _save(
+            picture,
+            result.picture,
+            step,
+            settings,
+            notes + result.notes,
+            as_json,
+            keep_recipe=recipe is not None,
+        )
         for crop in result.crops if step.save_crops else []:
             buffer = io.BytesIO()
             crop.save(buffer, format="PNG")

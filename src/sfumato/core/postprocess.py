@@ -64,6 +64,10 @@ class DetailStep(BaseModel):
         default="largest", description="Which regions come first (and survive max_count)."
     )
     feather: int = Field(default=8, ge=0, le=256, description="Width of the blend around each region.")
+    seed: int = Field(
+        default=-1, ge=-1, lt=2**32, description="Region i renders with seed + i; -1 = the picture's seed."
+    )
+    steps: int = Field(default=0, ge=0, le=150, description="Denoising steps; 0 = the picture's.")
 
 
 PostprocessStep = Annotated[UpscaleStep | RestoreFacesStep | DetailStep, Field(discriminator="kind")]

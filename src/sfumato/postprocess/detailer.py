@@ -83,8 +83,8 @@ def detail(
     resolve: Resolver | None = None,
     cancel: CancelToken | None = None,
 ) -> Detailed:
-    """Re-render each region ``step`` finds. ``base`` gives what the step leaves open: prompts,
-    steps, CFG, sampler, seed (region i renders with seed + i) and model."""
+    """Re-render each region ``step`` finds. ``base`` (the picture's recipe) gives what the step
+    leaves open: prompts, steps, CFG, sampler, seed (region i renders with seed + i)."""
     from sfumato.engine.generate import generate
     from sfumato.engine.seeds import resolve_seed
     from sfumato.models.loading import BUILTIN_MODEL
@@ -105,7 +105,7 @@ def detail(
     if len(found) > len(regions):
         result.notes.append(f"Detailed {len(regions)} of {len(found)} {step.target} regions (max count).")
     native = components.native_size
-    seed = resolve_seed(base.seed)
+    seed = resolve_seed(step.seed if step.seed >= 0 else base.seed)
     for index, region in enumerate(regions):
         if cancel is not None:
             cancel.raise_if_cancelled()
@@ -131,6 +131,7 @@ def detail(
                 "mask_invert": False,
                 "inpaint_only_masked": False,
                 "denoising_strength": step.denoising_strength,
+                "steps": step.steps or base.steps,
                 "width": render_size[0],
                 "height": render_size[1],
                 "seed": (seed + index) % 2**32,
