@@ -35,6 +35,7 @@ _SEMANTIC_REFUSALS = [
     ("POST /api/jobs", ["2xx", "400", "404", "409", "422"]),  # 400: a LoRA named by a path in the prompt
     ("POST /sdapi/v1/img2img", ["2xx", "404", "409", "422"]),
     ("POST /api/fix-crop", ["2xx", "404", "409", "422"]),
+    ("POST /api/restore-faces", ["2xx", "404", "422"]),  # 404: no restorer file for the faces found
     # axis names are matched without case, and each axis's values must fit the field it varies
     ("POST /api/xyz", ["2xx", "404", "409", "422"]),
     ("POST /sdapi/v1/png-info", ["2xx", "422"]),

@@ -221,7 +221,24 @@ def request_fields(params: Mapping[str, str]) -> dict[str, Any]:
         data["masked_content"] = params["Masked content"]
     if {"Hires upscale", "Hires resize", "Hires upscaler"} & params.keys():
         data["hires"] = _hires_fields(params, data)
+    if params.get("Face restoration"):
+        data["postprocess"] = [_restore_faces_fields(params)]
     return data
+
+
+def _restore_faces_fields(params: Mapping[str, str]) -> dict[str, Any]:
+    """A1111's "Face restoration: GFPGAN" (and Sfumato's weight and visibility) as a restore step."""
+    step: dict[str, Any] = {"kind": "restore_faces", "model": params["Face restoration"]}
+    for key, field in (
+        ("CodeFormer weight", "codeformer_weight"),
+        ("Face restoration visibility", "visibility"),
+    ):
+        if key in params:
+            try:
+                step[field] = float(params[key])
+            except ValueError:
+                step[field] = params[key]
+    return step
 
 
 # Hires fix parameters: (A1111 key, field of the request's `hires`, converter).

@@ -115,6 +115,51 @@ FixCrop = Annotated[
 ]
 
 
+RestoreFaces = Annotated[bool, typer.Option("--restore-faces", help="Then restore faces (GFPGAN).")]
+DetailTarget = Annotated[
+    str | None, typer.Option("--detail", help="Then re-render each region of this kind (face) at full size.")
+]
+DetailPrompt = Annotated[str | None, typer.Option("--detail-prompt", help="The detailed regions' prompt.")]
+DetailDenoise = Annotated[
+    float | None, typer.Option("--detail-denoise", help="The detailer's denoising (0.4).")
+]
+AnatomyGateOn = Annotated[
+    bool, typer.Option("--anatomy-gate", help="Re-render (new seed) pictures a plausibility check rejects.")
+]
+GateThreshold = Annotated[
+    float | None, typer.Option("--gate-threshold", help="Anatomy gate: lowest plausibility accepted (0.5).")
+]
+GateBudget = Annotated[int | None, typer.Option("--gate-budget", help="Anatomy gate: most re-renders (3).")]
+KeepRejected = Annotated[
+    str | None,
+    typer.Option("--keep-rejected", help="Keep the gate's set-aside pictures in this outputs sub-folder."),
+]
+
+
+def face_fields(
+    restore_faces: bool,
+    detail: str | None,
+    prompt: str | None,
+    denoise: float | None,
+    gate: bool,
+    gate_settings: dict[str, Any],
+) -> dict[str, Any]:
+    """The post-processing steps and the anatomy gate the face flags ask for, as request fields."""
+    steps: list[dict[str, Any]] = []
+    if restore_faces:
+        steps.append({"kind": "restore_faces"})
+    if detail is not None:
+        options = {"prompt": prompt, "denoising_strength": denoise}
+        steps.append(
+            {"kind": "detail", "target": detail} | {k: v for k, v in options.items() if v is not None}
+        )
+    fields: dict[str, Any] = {"postprocess": steps} if steps else {}
+    given = {key: value for key, value in gate_settings.items() if value is not None}
+    if gate or given:
+        fields["anatomy_gate"] = given
+    return fields
+
+
 def settings_for(output_dir: Path | None) -> Settings:
     from sfumato.core.settings import Settings
 
@@ -254,6 +299,14 @@ def generate(
     hr_sampler: HrSampler = None,
     hr_prompt: HrPrompt = None,
     hr_negative: HrNegative = None,
+    restore_faces: RestoreFaces = False,
+    detail: DetailTarget = None,
+    detail_prompt: DetailPrompt = None,
+    detail_denoise: DetailDenoise = None,
+    anatomy_gate: AnatomyGateOn = False,
+    gate_threshold: GateThreshold = None,
+    gate_budget: GateBudget = None,
+    keep_rejected: KeepRejected = None,
     image_format: Format = "png",
     output_dir: OutputDir = None,
     as_json: Json = False,
@@ -267,6 +320,8 @@ def generate(
     second = {field: given[option] for option, field in _HIRES_FIELDS.items() if given[option] is not None}
     if hires or second:
         values["hires"] = second
+    gate = {"threshold": gate_threshold, "budget": gate_budget, "keep_rejected": keep_rejected}
+    values |= face_fields(restore_faces, detail, detail_prompt, detail_denoise, anatomy_gate, gate)
     request = build_request(recall, values)
     run_and_report(request, settings_for(output_dir), image_format, as_json)
 
@@ -397,6 +452,7 @@ def request_fields(values: dict[str, Any]) -> dict[str, Any]:
 
 def _mount() -> None:
     import sfumato.cli.canvas
+    import sfumato.cli.faces
     import sfumato.cli.xyz  # noqa: F401  (registers xyz on `app`)
     from sfumato.cli.archive import archive_app
     from sfumato.cli.config import config

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Upscalers that need no model file (A1111 lists them first in its upscaler list).
 BUILTIN_UPSCALERS: tuple[str, ...] = ("Lanczos", "Nearest")
@@ -55,6 +55,46 @@ class DetailStep(BaseModel):
     max_count: int = Field(default=0, ge=0, le=100, description="Most regions re-rendered; 0 = all.")
     min_confidence: float = Field(default=0.3, ge=0.0, le=1.0)
     save_crops: bool = Field(default=False, description="Also save each re-rendered crop on its own.")
+    detector: str = Field(
+        default="auto",
+        description="auto (the demo world's judge on the demo model, else Haar faces), haar, demo, "
+        "or a YOLO detector file in ONNX format.",
+    )
+    order: Literal["largest", "confidence", "left-to-right", "top-to-bottom"] = Field(
+        default="largest", description="Which regions come first (and survive max_count)."
+    )
+    feather: int = Field(default=8, ge=0, le=256, description="Width of the blend around each region.")
+    seed: int = Field(
+        default=-1, ge=-1, lt=2**32, description="Region i renders with seed + i; -1 = the picture's seed."
+    )
+    steps: int = Field(default=0, ge=0, le=150, description="Denoising steps; 0 = the picture's.")
 
 
 PostprocessStep = Annotated[UpscaleStep | RestoreFacesStep | DetailStep, Field(discriminator="kind")]
+
+
+class AnatomyGate(BaseModel):
+    """Optional check after each render: a picture scored below ``threshold`` is set aside and
+    rendered again with a new seed, up to ``budget`` more times; the best one is kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0, description="Lowest plausibility accepted.")
+    budget: int = Field(default=3, ge=1, le=20, description="Most re-renders of one picture.")
+    keep_rejected: str | None = Field(
+        default=None,
+        description="A local folder (under the outputs folder) to keep the set-aside pictures in; "
+        "None = discard them. Nothing is ever sent anywhere.",
+    )
+
+    @field_validator("keep_rejected")
+    @classmethod
+    def _inside_outputs(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = value.replace("\\", "/").split("/")
+        if not value.strip() or value.startswith(("/", "\\")) or ":" in value or ".." in parts:
+            raise ValueError(
+                f"{value!r} is not a folder name inside the outputs folder; use a name like 'rejected'"
+            )
+        return value

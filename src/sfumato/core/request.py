@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sfumato.core.errors import InvalidRequest
-from sfumato.core.postprocess import PostprocessStep
+from sfumato.core.postprocess import AnatomyGate, PostprocessStep
 
 SAMPLERS: tuple[str, ...] = (
     "Euler",
@@ -340,6 +340,9 @@ class GenerationRequest(BaseModel):
         default_factory=list,
         max_length=16,
         description="Steps run on each finished picture, in order: upscale, restore faces, detail.",
+    )
+    anatomy_gate: AnatomyGate | None = Field(
+        default=None, description="Re-render pictures a plausibility check rejects (off by default)."
     )
     model: str | None = None
     vae: str | None = None

@@ -6,9 +6,9 @@ The CLI calls this directly; the job worker calls it for each job it claims.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sfumato.core.events import CancelToken, ProgressCallback
 from sfumato.core.images import ImageFormat
@@ -45,6 +45,10 @@ def check_limits(settings: Settings, request: GenerationRequest) -> None:
 
         size = load_image(request.init_image, "init image").size
         check_canvas(*grown_size(request, size), settings.max_canvas_side)
+    if request.postprocess:
+        from sfumato.postprocess.face_steps import check_face_steps
+
+        check_face_steps(settings, request)
 
 
 def run_request(
@@ -85,10 +89,15 @@ def run_request(
         output.notes += [note for note in result.notes if note not in output.notes]
         timings.add(result.timings)
         saved = []
-        with timings.measure("save and index"):
-            for item in result.images:
+        for item in result.images:
+            crops: list[Any] = []
+            if item.recipe.anatomy_gate is not None or item.recipe.postprocess:
+                with timings.measure("anatomy gate and face steps"):
+                    item, crops = _gate_and_face_steps(settings, components, item, output.notes, cancel)
+            with timings.measure("save and index"):
                 record = archive.save(item, format=image_format)
                 picture = SavedPicture(record=record, item=item, file=archive.path_of(record))
+                _save_crops(picture, crops)
                 saved.append(picture)
                 output.pictures.append(picture)
                 if on_saved is not None:
@@ -118,3 +127,76 @@ def _fix_crop(
         notes.append(f"{picture.file.name} was not fixed: {error.message}")
         return
     render(fix)
+
+
+def _gate_and_face_steps(
+    settings: Settings,
+    components: Components,
+    item: GeneratedImage,
+    notes: list[str],
+    cancel: CancelToken | None,
+) -> tuple[GeneratedImage, list[Any]]:
+    """The anatomy gate (when asked), then the restore-faces and detail steps of the recipe."""
+    from sfumato.core.postprocess import DetailStep, RestoreFacesStep
+    from sfumato.prompts.networks import LibraryResolver
+
+    resolve = LibraryResolver(settings)
+    if item.recipe.anatomy_gate is not None:
+        item = _gate(settings, components, item, notes, cancel, resolve)
+    if not any(isinstance(s, DetailStep | RestoreFacesStep) for s in item.recipe.postprocess):
+        return item, []
+    from sfumato.postprocess.face_steps import run_face_steps
+
+    done = run_face_steps(item, components, settings, cancel=cancel, resolve=resolve)
+    notes += [note for note in done.notes if note not in notes]
+    return done.item, done.crops
+
+
+def _gate(
+    settings: Settings,
+    components: Components,
+    item: GeneratedImage,
+    notes: list[str],
+    cancel: CancelToken | None,
+    resolve: Any,
+) -> GeneratedImage:
+    from sfumato.archive.files import save_image
+    from sfumato.engine.generate import generate
+    from sfumato.models.loading import BUILTIN_MODEL
+    from sfumato.postprocess.anatomy_gate import NOT_CHECKED, checker_for, rejected_folder, run_gate
+
+    gate = item.recipe.anatomy_gate
+    assert gate is not None
+    check = checker_for(components.info.name == BUILTIN_MODEL)
+    if check is None:
+        if NOT_CHECKED not in notes:
+            notes.append(NOT_CHECKED)
+        return item
+
+    def render(seed: int) -> GeneratedImage:
+        result = generate(
+            components, item.recipe.model_copy(update={"seed": seed}), cancel=cancel, resolve=resolve
+        )
+        return replace(result.images[0], index=item.index)
+
+    outcome = run_gate(item, gate, check, render)
+    notes += outcome.notes
+    folder = rejected_folder(settings.outputs, gate)
+    if folder is not None:
+        for rejected in outcome.rejected:
+            save_image(rejected, folder)
+        if outcome.rejected:
+            notes.append(f"Anatomy gate: {len(outcome.rejected)} set-aside picture(s) kept in {folder}.")
+    return outcome.item
+
+
+def _save_crops(picture: SavedPicture, crops: list[Any]) -> None:
+    """The detailer's re-rendered crops, each a PNG of its own beside the picture (for compositing)."""
+    import io
+
+    from sfumato.archive.files import save_bytes
+
+    for crop in crops:
+        buffer = io.BytesIO()
+        crop.save(buffer, format="PNG")
+        save_bytes(buffer.getvalue(), picture.file.parent, picture.item.recipe.seed, "detail-crop", ".png")

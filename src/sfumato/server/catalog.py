@@ -12,7 +12,7 @@ from typing import Literal, Protocol
 
 from sfumato.core.errors import InvalidRequest, ModelNotFound
 
-Kind = Literal["checkpoint", "vae", "lora", "embedding"]
+Kind = Literal["checkpoint", "vae", "lora", "embedding", "restorer"]
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,12 @@ def checked_request(ctx: ServerContext, request: GenerationRequest) -> Generatio
             check_canvas(*grown_size(request, image.size), ctx.settings.max_canvas_side)
     check_prompt_networks(request.prompt)
     check_prompt_networks(request.negative_prompt)
+    for step in request.postprocess:
+        if step.kind == "detail" and step.detector not in ("auto", "haar", "demo"):
+            raise InvalidRequest(
+                f"The detector {step.detector!r} is a file path; file paths are not accepted over the network.",
+                "Use the detector auto, haar or demo.",
+            )
     if request.model is not None:
         updates["model"] = find(ctx.catalog, request.model).name
     else:

@@ -219,7 +219,21 @@ def _base_fields(payload: Txt2ImgRequest) -> dict[str, Any]:
     clip_skip = overrides.get("CLIP_stop_at_last_layers")
     if isinstance(clip_skip, int) and not isinstance(clip_skip, bool):
         fields["clip_skip"] = clip_skip
+    if payload.restore_faces:
+        fields["postprocess"] = [_restore_faces_step(overrides)]
     return fields
+
+
+def _restore_faces_step(overrides: dict[str, Any]) -> dict[str, Any]:
+    """A1111's restore_faces, with its face_restoration_model and code_former_weight options."""
+    step: dict[str, Any] = {"kind": "restore_faces"}
+    model = overrides.get("face_restoration_model")
+    if isinstance(model, str) and model:
+        step["model"] = model
+    weight = overrides.get("code_former_weight")
+    if isinstance(weight, int | float) and not isinstance(weight, bool):
+        step["codeformer_weight"] = weight
+    return step
 
 
 def _build(fields: dict[str, Any]) -> GenerationRequest:
@@ -361,7 +375,9 @@ def info_json(job: Job, payload: Txt2ImgRequest) -> str:
         "steps": request.steps,
         "batch_size": request.batch_size,
         "restore_faces": bool(payload.restore_faces),
-        "face_restoration_model": None,
+        "face_restoration_model": next(
+            (step.model for step in request.postprocess if step.kind == "restore_faces"), None
+        ),
         "sd_model_name": model_name,
         "sd_model_hash": model_hash,
         "sd_vae_name": request.vae,

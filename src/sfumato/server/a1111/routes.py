@@ -353,6 +353,26 @@ def build_router() -> APIRouter:
             for name in pixel
         ]
 
+    @router.get("/face-restorers")
+    def face_restorers(request: Request) -> list[dict[str, str | None]]:
+        from sfumato.postprocess.faces import RESTORERS
+
+        files = _context(request).catalog.list("restorer")
+        return [
+            {
+                "name": name,
+                "cmd_dir": next(
+                    (
+                        str(Path(e.filename).parent)
+                        for e in files
+                        if name.lower() in Path(e.filename).name.lower()
+                    ),
+                    None,
+                ),
+            }
+            for name in RESTORERS
+        ]
+
     @router.get("/latent-upscale-modes")
     def latent_upscale_modes() -> list[dict[str, str]]:
         return [{"name": name} for name in LATENT_UPSCALERS]
