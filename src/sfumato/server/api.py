@@ -255,7 +255,8 @@ def build_router() -> APIRouter:
 
 def serve_file(ctx: ServerContext, path: str) -> FileResponse:
     outputs = ctx.settings.outputs.resolve()
-    file = Path(path).resolve()
+    # The runner records pictures relative to the outputs folder (the archive moves with it).
+    file = (outputs / path).resolve()
     if not file.is_relative_to(outputs):
         raise PathRefused(
             "That file is outside the outputs folder.", "Ask for pictures by job or archive id."
