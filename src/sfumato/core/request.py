@@ -8,7 +8,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sfumato.core.errors import InvalidRequest
+from sfumato.core.inpainting import MaskFrom, SoftInpainting
 from sfumato.core.postprocess import PostprocessStep
+from sfumato.core.tiling import TiledDiffusion
 
 SAMPLERS: tuple[str, ...] = (
     "Euler",
@@ -284,8 +286,22 @@ class GenerationRequest(BaseModel):
     mask_blur: int = Field(default=4, ge=0, le=256)
     mask_invert: bool = False
     inpaint_only_masked: bool = False
-    inpaint_only_masked_padding: int = Field(default=32, ge=0, le=1024)
+    inpaint_only_masked_padding: int | None = Field(
+        default=None,
+        ge=0,
+        le=1024,
+        description="Context pixels around the masked area; None = chosen from the area's size.",
+    )
     masked_content: MaskedContent = MaskedContent.original
+    soft_inpainting: SoftInpainting | None = Field(
+        default=None, description="Blend by the mask's grey levels while denoising and at the end."
+    )
+    mask_from: MaskFrom | None = Field(
+        default=None, description="Make the mask from a box, a scribble or a found object (instead of mask)."
+    )
+    tiled_diffusion: TiledDiffusion | None = Field(
+        default=None, description="Denoise a canvas larger than the model's size as overlapping tiles."
+    )
     outpaint: Outpaint | None = Field(
         default=None, description="Grow the init picture's canvas and render the new area."
     )
@@ -357,13 +373,17 @@ class GenerationRequest(BaseModel):
     def _mask_needs_image(self) -> GenerationRequest:
         if self.mask is not None and self.init_image is None:
             raise ValueError("a mask needs an init image to inpaint; give one with the mask")
+        if self.mask_from is not None and (self.init_image is None or self.mask is not None):
+            raise ValueError("mask_from makes the mask of the init image; give an init image and no mask")
         if self.outpaint is not None and self.init_image is None:
             raise ValueError("outpainting needs the picture to grow; give it as the init image")
         if self.hires is not None and self.init_image is not None:
             raise ValueError("hires fix is for text to image; for a picture, use img2img at the larger size")
-        if self.upscale is not None and (self.init_image is None or self.mask or self.outpaint):
+        if self.upscale is not None and (
+            self.init_image is None or self.mask or self.outpaint or self.mask_from
+        ):
             raise ValueError("tiled upscaling takes an init picture alone, without a mask or outpainting")
-        if self.outpaint is not None and self.mask is not None:
+        if self.outpaint is not None and (self.mask is not None or self.mask_from is not None):
             raise ValueError("outpainting makes its own mask; give either a mask or outpaint sides, not both")
         return self
 
@@ -373,7 +393,7 @@ class GenerationRequest(BaseModel):
             return Mode.outpaint
         if self.upscale is not None:
             return Mode.upscale
-        if self.mask is not None:
+        if self.mask is not None or self.mask_from is not None:
             return Mode.inpaint
         if self.init_image is not None:
             return Mode.img2img

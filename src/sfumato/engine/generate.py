@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sfumato.core.errors import InvalidRequest
 from sfumato.core.events import CancelToken, ProgressCallback, StepProgress
+from sfumato.core.inpainting import SoftInpainting
 from sfumato.core.request import GenerationRequest, Mode
 from sfumato.core.result import GeneratedImage, GenerationResult
 from sfumato.core.timing import Timings
@@ -95,6 +96,7 @@ class _Start:
     latent_mask: torch.Tensor | None = None  # [1, 1, h, w], 1 = repaint
     extra_channels: torch.Tensor | None = None  # inpainting UNet: mask + masked-picture latents
     masked_content: str = "original"
+    soft: SoftInpainting | None = None  # soft inpainting: latent_mask holds grey levels
 
 
 def generate(
@@ -199,7 +201,9 @@ def _render(
             negative_aesthetic_score=request.negative_aesthetic_score,
         )
 
-    start = _encode_start(components, pictures, request.batch_size, (job.width, job.height))
+    start = _encode_start(
+        components, pictures, request.batch_size, (job.width, job.height), request.soft_inpainting
+    )
     guided = guide(request.prompt, request.negative_prompt, job.steps_run, (job.width, job.height), start)
     hires_guided = None
     if job.hires is not None:
@@ -244,7 +248,11 @@ def _render(
 
 
 def _encode_start(
-    components: Components, pictures: StartingPictures, images: int, size: tuple[int, int]
+    components: Components,
+    pictures: StartingPictures,
+    images: int,
+    size: tuple[int, int],
+    soft: SoftInpainting | None = None,
 ) -> _Start:
     import torch
 
@@ -258,6 +266,11 @@ def _encode_start(
         latent_mask = torch.nn.functional.max_pool2d(repaint, components.vae_scale_factor).to(
             components.device
         )
+        if soft is not None:
+            from sfumato.engine.soft_inpaint import soft_latent_mask
+
+            grey = lat.mask_to_tensor(pictures.mask)
+            latent_mask = soft_latent_mask(grey, components.vae_scale_factor).to(components.device)
     extra = None
     if components.is_inpainting:
         # Without a mask an inpainting model repaints everything (A1111 does the same for txt2img).
@@ -279,6 +292,7 @@ def _encode_start(
         latent_mask=latent_mask,
         extra_channels=extra,
         masked_content=pictures.masked_content.value,
+        soft=soft if pictures.mask is not None else None,
     )
 
 
@@ -316,7 +330,11 @@ def _run_batch(
     else:
         init = _init_latents(components, start, generators, start.masked_content)
         latents = scheduler.add_noise(init, noise, timesteps[:1].repeat(noise.shape[0]))
-        if start.latent_mask is not None and start.extra_channels is None:
+        if start.latent_mask is not None and start.soft is not None:
+            from sfumato.engine.soft_inpaint import soft_blend
+
+            after_step = soft_blend(scheduler, timesteps, init, noise, start.latent_mask, start.soft)
+        elif start.latent_mask is not None and start.extra_channels is None:
             after_step = _blend_outside_mask(scheduler, timesteps, init, noise, start.latent_mask)
 
     def should_stop() -> bool:
