@@ -16,16 +16,16 @@ class SoftInpainting(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schedule_bias: float = Field(
-        default=1.0, ge=0.0, le=8.0, description="Shifts when the original is preserved: higher = later."
+        default=1.0, ge=0.0, le=8.0, description="Shifts when the original is preserved while denoising."
     )
     preservation_strength: float = Field(
-        default=4.0,
-        ge=0.05,
-        le=8.0,
-        description="How much of the original's detail partly masked latents keep.",
+        default=0.5, ge=0.0, le=8.0, description="How strongly partly masked content is preserved."
     )
     transition_contrast_boost: float = Field(
-        default=0.5, ge=0.0, le=32.0, description="Sharpens the transition between kept and repainted."
+        default=4.0,
+        ge=1.0,
+        le=32.0,
+        description="Restores the contrast that averaging partly masked latents loses.",
     )
     mask_influence: float = Field(
         default=0.0, ge=0.0, le=1.0, description="Final blend: 1 = by the mask alone, 0 = also by the change."

@@ -2,10 +2,11 @@
 
 While denoising, after each step a latent keeps ``(1 - m) ** e`` of the original (noised to the step's
 level), where ``m`` is its mask strength and the exponent ``e = contrast * sigma ** bias`` falls with
-the noise level ``sigma``: early on partly masked latents follow the render, later they return
-towards the original, and fully masked or unmasked ones are repainted or kept as always. The two are
-mixed so that the mixed latent's length is the power mean (of ``preservation``) of theirs, which keeps
-the original's texture from washing out where they are averaged.
+the noise level ``sigma`` (``contrast`` is the preservation strength, ``bias`` the schedule bias): early on partly
+masked latents follow the render, later they return towards the original, and fully masked or
+unmasked ones are repainted or kept as always. The two are mixed so that the mixed latent's length is
+the power mean (of the transition contrast boost) of theirs, which keeps contrast from washing out
+where they are averaged.
 
 At the end each pixel is blended by its mask strength, scaled (unless ``mask_influence`` is 1) by how
 much the render changed it, relative to the largest change in the mask: a change of at least
@@ -77,10 +78,10 @@ def soft_blend(
             known = scheduler.add_noise(init, noise, timesteps[i + 1 : i + 2].repeat(init.shape[0]))
             level = levels[i + 1]
         else:
-            known, level = init, 0.0
-        exponent = settings.transition_contrast_boost * level**settings.schedule_bias
+            known, level = init, levels[-1]  # the least noise the schedule has
+        exponent = settings.preservation_strength * level**settings.schedule_bias
         keep = keep_from.pow(exponent) if exponent > 0 else (keep_from >= 1).float()
-        return mix(known, latents, 1 - keep, settings.preservation_strength)
+        return mix(known, latents, 1 - keep, settings.transition_contrast_boost)
 
     return blend
 

@@ -19,6 +19,7 @@ from sfumato.core.request import (
     split_legacy_sampler,
 )
 from sfumato.jobs.model import Job
+from sfumato.server.a1111.alwayson import IMG2IMG_ALWAYSON, soft_inpainting
 from sfumato.server.a1111.schemas import Img2ImgRequest, Txt2ImgRequest
 from sfumato.server.a1111.scripts import IMG2IMG_SCRIPTS, TXT2IMG_SCRIPTS, image_script_fields, unknown_script
 from sfumato.server.submit import as_data_uri
@@ -58,8 +59,12 @@ def _sampler(name: str) -> tuple[str, str | None]:
     return sampler, schedule
 
 
-def _unsupported(payload: Txt2ImgRequest) -> None:
-    unknown = [name for name, value in payload.alwayson_scripts.items() if value not in (None, {}, [])]
+def _unsupported(payload: Txt2ImgRequest, handled: tuple[str, ...] = ()) -> None:
+    unknown = [
+        name
+        for name, value in payload.alwayson_scripts.items()
+        if value not in (None, {}, []) and name.strip().lower() not in handled
+    ]
     if unknown:
         raise InvalidRequest(
             f"The always-on scripts {', '.join(map(repr, unknown))} are not available here.",
@@ -161,7 +166,7 @@ def txt2img_request(payload: Txt2ImgRequest) -> GenerationRequest:
 
 
 def img2img_request(payload: Img2ImgRequest) -> GenerationRequest:
-    _unsupported(payload)
+    _unsupported(payload, IMG2IMG_ALWAYSON)
     if payload.enable_hr:
         raise InvalidRequest("Hires fix (enable_hr) is for txt2img.", "Send enable_hr: false to img2img.")
     if not payload.init_images:
@@ -190,6 +195,8 @@ def img2img_request(payload: Img2ImgRequest) -> GenerationRequest:
             "inpaint_only_masked_padding": payload.inpaint_full_res_padding,
             "masked_content": INPAINTING_FILL[payload.inpainting_fill],
         }
+        # A1111 applies soft inpainting only where there is a mask to soften.
+        fields["soft_inpainting"] = soft_inpainting(payload.alwayson_scripts)
     return _build(fields)
 
 
