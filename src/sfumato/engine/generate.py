@@ -15,7 +15,7 @@ from sfumato.engine import latents as lat
 from sfumato.engine.guidance import GuidedUNet
 from sfumato.engine.hires import HiresPlan, plan_hires, second_pass, upscale
 from sfumato.engine.inputs import StartingPictures, starting_pictures
-from sfumato.engine.loop import AfterStep, OnStep, denoise
+from sfumato.engine.loop import AfterStep, NoisePredictor, OnStep, denoise
 from sfumato.engine.samplers import make_scheduler, partway_timesteps, resolve_schedule
 from sfumato.engine.seeds import batch_noise, image_seed, randn_like_images, resolve_seed
 
@@ -355,12 +355,22 @@ def _run_batch(
         return on_step
 
     guided, hires_guided = guides
+    predict: NoisePredictor = guided
+    hires_predict: NoisePredictor | None = hires_guided
+    if request.tiled_diffusion is not None:
+        from sfumato.engine.tiled_diffusion import tiled
+
+        native = components.native_size
+        predict = tiled(guided, request.tiled_diffusion, native, (job.width, job.height))
+        if hires_guided is not None and job.hires is not None:
+            hires_size = (job.hires.width, job.hires.height)
+            hires_predict = tiled(hires_guided, request.tiled_diffusion, native, hires_size)
     with timings.measure("denoise"):
         outcome = denoise(
             scheduler,
             timesteps,
             latents,
-            guided,
+            predict,
             steps=job.steps_run,
             generators=generators,
             after_step=after_step,
@@ -368,13 +378,13 @@ def _run_batch(
             should_stop=should_stop,
         )
         result = outcome.best_latents
-        if job.hires is not None and hires_guided is not None and not outcome.stopped_early:
+        if job.hires is not None and hires_predict is not None and not outcome.stopped_early:
             result = second_pass(
                 components,
                 job.request.model_copy(update={"seed": job.seed, "variation_seed": job.variation_seed}),
                 job.hires,
                 upscale(components, result, job.hires, notes),
-                hires_guided,
+                hires_predict,
                 first,
                 on_step=progress(job.steps_run, (job.hires.width, job.hires.height)),
                 should_stop=should_stop,

@@ -15,8 +15,7 @@ from sfumato.engine import latents as lat
 if TYPE_CHECKING:
     import torch
 
-    from sfumato.engine.guidance import GuidedUNet
-    from sfumato.engine.loop import OnStep
+    from sfumato.engine.loop import NoisePredictor, OnStep
     from sfumato.models.components import Components
 
 # A1111's latent upscalers: torch interpolation mode and antialiasing.
@@ -100,7 +99,7 @@ def second_pass(
     request: GenerationRequest,
     plan: HiresPlan,
     init: torch.Tensor,
-    guided: GuidedUNet,
+    guided: NoisePredictor,
     first_index: int,
     *,
     on_step: OnStep,
