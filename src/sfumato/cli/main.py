@@ -102,6 +102,21 @@ HrResizeY = Annotated[int | None, typer.Option("--hr-resize-y", help="Second-pas
 HrSampler = Annotated[str | None, typer.Option("--hr-sampler", help="Second-pass sampler.")]
 HrPrompt = Annotated[str | None, typer.Option("--hr-prompt", help="Second-pass prompt.")]
 HrNegative = Annotated[str | None, typer.Option("--hr-negative", help="Second-pass negative prompt.")]
+TiledOn = Annotated[
+    bool,
+    typer.Option(
+        "--tiled-diffusion", help="Denoise a canvas larger than the model's size as overlapping tiles."
+    ),
+]
+TileSide = Annotated[
+    int | None, typer.Option("--tile", help="Tiled diffusion: tile side (the model's size).")
+]
+TileOverlap = Annotated[
+    int | None, typer.Option("--tile-overlap", help="Tiled diffusion: pixels neighbouring tiles share (48).")
+]
+TiledMethodOption = Annotated[
+    str | None, typer.Option("--tiled-method", help="'Mixture of Diffusers' (default) or MultiDiffusion.")
+]
 FixCrop = Annotated[
     bool, typer.Option("--fix-crop", help="Then outpaint where the subject is cut off by the frame.")
 ]
@@ -246,6 +261,10 @@ def generate(
     hr_sampler: HrSampler = None,
     hr_prompt: HrPrompt = None,
     hr_negative: HrNegative = None,
+    tiled_diffusion: TiledOn = False,
+    tile: TileSide = None,
+    tile_overlap: TileOverlap = None,
+    tiled_method: TiledMethodOption = None,
     image_format: Format = "png",
     output_dir: OutputDir = None,
     as_json: Json = False,
@@ -259,6 +278,10 @@ def generate(
     second = {field: given[option] for option, field in _HIRES_FIELDS.items() if given[option] is not None}
     if hires or second:
         values["hires"] = second
+    tiling = {"tile": tile, "overlap": tile_overlap, "method": tiled_method}
+    tiling = {key: value for key, value in tiling.items() if value is not None}
+    if tiled_diffusion or tiling:
+        values["tiled_diffusion"] = tiling
     request = build_request(recall, values)
     run_and_report(request, settings_for(output_dir), image_format, as_json)
 
