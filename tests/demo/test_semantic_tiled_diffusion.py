@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from sfumato.core.tiling import TiledDiffusion
 from sfumato.demo import judge, world
 from sfumato.engine.tiled_upscale import tile_starts
 
@@ -61,7 +62,7 @@ def test_a_288x96_panorama_holds_three_whole_circles_without_seams(components: A
             steps=20,
             width=288,
             height=96,
-            tiled_diffusion={"tile": TILE, "overlap": OVERLAP},
+            tiled_diffusion=TiledDiffusion(tile=TILE, overlap=OVERLAP),
         )
         image = generate(components, request).images[0].image
         assert image.size == (288, 96)
