@@ -139,3 +139,38 @@ def test_a1111_bad_soft_inpainting_args_are_422(
 ) -> None:
     answer = _img2img(client, alwayson)
     assert answer.status_code == 422 and message in answer.text, answer.text
+
+
+def _txt2img(client: TestClient, alwayson: dict[str, Any]) -> Any:
+    payload = {"prompt": "a red circle", "steps": 2, "seed": 3, "width": 128, "height": 64}
+    return client.post("/sdapi/v1/txt2img", json=payload | {"alwayson_scripts": alwayson})
+
+
+def test_a1111_tiled_diffusion_script_tiles_the_canvas(client: TestClient) -> None:
+    args = [True, "MultiDiffusion", False, True, 1024, 1024, 8, 8, 4, 1, "None", 1, False]
+    tiled = _txt2img(client, {"Tiled Diffusion": {"args": args}})
+    plain = _txt2img(client, {"Tiled Diffusion": {"args": [False, *args[1:]]}})
+    assert tiled.status_code == plain.status_code == 200, tiled.text
+    image = Image.open(io.BytesIO(base64.b64decode(tiled.json()["images"][0])))
+    assert image.size == (128, 64)
+    assert tiled.json()["images"][0] != plain.json()["images"][0]
+    resized = _txt2img(
+        client, {"tiled diffusion": {"args": [True, "Mixture of Diffusers", True, True, 96, 64, 8, 8, 4]}}
+    )
+    assert Image.open(io.BytesIO(base64.b64decode(resized.json()["images"][0]))).size == (96, 64)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([True, "Tiles"], "Unknown tiled diffusion method"),
+        ([True, "MultiDiffusion", False, True, 0, 0, 8, 4, 4], "Sfumato's tiles are square"),
+        ([True, "MultiDiffusion", False, True, 0, 0, 8, 8, 4, 1, "R-ESRGAN 4x+", 2], "own upscaling"),
+        ([True, "MultiDiffusion", False, True, 0, 0, 8, 8, 4, 1, "None", 1, True], "Noise inversion"),
+        ([True, "MultiDiffusion", False, True, 0, 0, 64, 64, 4], "larger than the 128x64 canvas"),
+        ([True, "MultiDiffusion", False, True, 0, 0, "8", 8, 4], "tile width) should be a whole number"),
+    ],
+)
+def test_a1111_bad_tiled_diffusion_args_are_422(client: TestClient, args: list[Any], message: str) -> None:
+    answer = _txt2img(client, {"Tiled Diffusion": {"args": args}})
+    assert answer.status_code == 422 and message in answer.text, answer.text

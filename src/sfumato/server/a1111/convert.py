@@ -19,7 +19,7 @@ from sfumato.core.request import (
     split_legacy_sampler,
 )
 from sfumato.jobs.model import Job
-from sfumato.server.a1111.alwayson import IMG2IMG_ALWAYSON, soft_inpainting
+from sfumato.server.a1111.alwayson import IMG2IMG_ALWAYSON, TXT2IMG_ALWAYSON, soft_inpainting, tiled_diffusion
 from sfumato.server.a1111.schemas import Img2ImgRequest, Txt2ImgRequest
 from sfumato.server.a1111.scripts import IMG2IMG_SCRIPTS, TXT2IMG_SCRIPTS, image_script_fields, unknown_script
 from sfumato.server.submit import as_data_uri
@@ -156,10 +156,11 @@ def _hires(payload: Txt2ImgRequest) -> dict[str, Any]:
 
 
 def txt2img_request(payload: Txt2ImgRequest) -> GenerationRequest:
-    _unsupported(payload)
+    _unsupported(payload, TXT2IMG_ALWAYSON)
     if payload.script_name:
         raise unknown_script(payload.script_name, TXT2IMG_SCRIPTS)
     fields = _base_fields(payload)
+    fields |= tiled_diffusion(payload.alwayson_scripts, init_size=None) or {}
     if payload.enable_hr:
         fields["hires"] = _hires(payload)
     return _build(fields)
@@ -197,7 +198,21 @@ def img2img_request(payload: Img2ImgRequest) -> GenerationRequest:
         }
         # A1111 applies soft inpainting only where there is a mask to soften.
         fields["soft_inpainting"] = soft_inpainting(payload.alwayson_scripts)
+    init = fields["init_image"]
+    tiling = tiled_diffusion(payload.alwayson_scripts, init_size=lambda: _size_of(init))
+    if tiling is not None and payload.script_name:
+        raise InvalidRequest(
+            f"Tiled diffusion together with the script {payload.script_name!r} is not supported.",
+            "Send one of them.",
+        )
+    fields |= tiling or {}
     return _build(fields)
+
+
+def _size_of(image: str) -> tuple[int, int]:
+    from sfumato.core.images import load_image
+
+    return load_image(image, "init image").size
 
 
 def echo_parameters(payload: Txt2ImgRequest) -> dict[str, Any]:
