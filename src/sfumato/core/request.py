@@ -302,6 +302,11 @@ class GenerationRequest(BaseModel):
     tiled_diffusion: TiledDiffusion | None = Field(
         default=None, description="Denoise a canvas larger than the model's size as overlapping tiles."
     )
+    tiled_vae: bool | None = Field(
+        default=None,
+        description="VAE encode/decode in overlapping tiles (bounded memory); None = above 4x the "
+        "model's native pixel count.",
+    )
     outpaint: Outpaint | None = Field(
         default=None, description="Grow the init picture's canvas and render the new area."
     )

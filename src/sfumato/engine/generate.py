@@ -18,6 +18,7 @@ from sfumato.engine.inputs import StartingPictures, starting_pictures
 from sfumato.engine.loop import AfterStep, NoisePredictor, OnStep, denoise
 from sfumato.engine.samplers import make_scheduler, partway_timesteps, resolve_schedule
 from sfumato.engine.seeds import batch_noise, image_seed, randn_like_images, resolve_seed
+from sfumato.engine.tiled_vae import should_tile
 
 if TYPE_CHECKING:
     import torch
@@ -202,13 +203,20 @@ def _render(
         )
 
     start = _encode_start(
-        components, pictures, request.batch_size, (job.width, job.height), request.soft_inpainting
+        components,
+        pictures,
+        request.batch_size,
+        (job.width, job.height),
+        request.soft_inpainting,
+        request.tiled_vae,
     )
     guided = guide(request.prompt, request.negative_prompt, job.steps_run, (job.width, job.height), start)
     hires_guided = None
     if job.hires is not None:
         size = (job.hires.width, job.hires.height)
-        hires_start = _encode_start(components, StartingPictures(), request.batch_size, size)
+        hires_start = _encode_start(
+            components, StartingPictures(), request.batch_size, size, tiled_vae=request.tiled_vae
+        )
         hires_guided = guide(
             job.hires.prompt, job.hires.negative_prompt, job.hires.steps_run, size, hires_start
         )
@@ -253,13 +261,15 @@ def _encode_start(
     images: int,
     size: tuple[int, int],
     soft: SoftInpainting | None = None,
+    tiled_vae: bool | None = None,
 ) -> _Start:
     import torch
 
     mean = std = latent_mask = None
     repaint = torch.ones((1, 1, size[1], size[0]))
     if pictures.init is not None:
-        mean, std = lat.encode_distribution(components, lat.pil_to_tensor(pictures.init))
+        tiled = should_tile(components, size[0], size[1], tiled_vae)
+        mean, std = lat.encode_distribution(components, lat.pil_to_tensor(pictures.init), tiled=tiled)
     if pictures.mask is not None:
         repaint = (lat.mask_to_tensor(pictures.mask) >= 0.5).float()
         # A latent is repainted if any pixel under it is: thin masks must not vanish at 1/8 scale.
@@ -279,7 +289,8 @@ def _encode_start(
             if pictures.init is not None
             else torch.zeros((1, 3, size[1], size[0]))
         )
-        masked_mean, _ = lat.encode_distribution(components, init * (1 - repaint))
+        tiled = should_tile(components, size[0], size[1], tiled_vae)
+        masked_mean, _ = lat.encode_distribution(components, init * (1 - repaint), tiled=tiled)
         mask_channel = torch.nn.functional.max_pool2d(repaint, components.vae_scale_factor).to(
             masked_mean.device
         )
@@ -383,14 +394,18 @@ def _run_batch(
                 components,
                 job.request.model_copy(update={"seed": job.seed, "variation_seed": job.variation_seed}),
                 job.hires,
-                upscale(components, result, job.hires, notes),
+                upscale(components, result, job.hires, notes, tiled_vae=request.tiled_vae),
                 hires_predict,
                 first,
                 on_step=progress(job.steps_run, (job.hires.width, job.hires.height)),
                 should_stop=should_stop,
             )
     with timings.measure("decode"):
-        pixels = lat.decode(components, result, notes)
+        width, height = (
+            (job.hires.width, job.hires.height) if job.hires is not None else (job.width, job.height)
+        )
+        tiled = should_tile(components, width, height, request.tiled_vae)
+        pixels = lat.decode(components, result, notes, tiled=tiled)
         return lat.tensor_to_pils(pixels)
 
 
