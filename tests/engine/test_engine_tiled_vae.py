@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ def test_tiles_cover_the_length_evenly(length: int, tile: int, overlap: int, exp
     found = starts(length, tile, overlap)
     assert found == expected
     assert found[-1] + min(tile, length) >= length
-    assert all(b - a <= tile - overlap for a, b in zip(found, found[1:], strict=False))
+    assert all(b - a <= tile - overlap for a, b in itertools.pairwise(found))
 
 
 def test_tiling_is_automatic_above_four_times_the_native_pixels(sd1: Components) -> None:
