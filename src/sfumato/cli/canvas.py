@@ -156,6 +156,15 @@ def upscale(
     strength: Annotated[
         float, typer.Option("--strength", help="Denoising of each tile (low keeps it).")
     ] = 0.2,
+    seam_fix: Annotated[
+        bool, typer.Option("--seam-fix", help="Then re-render a band along every tile border.")
+    ] = False,
+    seam_fix_width: Annotated[
+        int | None, typer.Option("--seam-fix-width", help="Seam-fix band width in pixels (32).")
+    ] = None,
+    seam_fix_denoise: Annotated[
+        float | None, typer.Option("--seam-fix-denoise", help="Seam-fix denoising strength (0.25).")
+    ] = None,
     negative: Negative = None,
     steps: Steps = None,
     cfg: Cfg = None,
@@ -178,5 +187,9 @@ def upscale(
         settings["overlap"] = overlap
     if tile is not None:
         settings["tile"] = tile
+    band = {"width": seam_fix_width, "denoising_strength": seam_fix_denoise}
+    band = {key: value for key, value in band.items() if value is not None}
+    if seam_fix or band:
+        settings["seam_fix"] = band
     values |= {"init_image": str(picture.resolve()), "upscale": settings}
     run_and_report(build_request(None, values), settings_for(output_dir), image_format, as_json)

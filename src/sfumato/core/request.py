@@ -162,6 +162,17 @@ class Hires(BaseModel):
         return max(MIN_SIDE, min(MAX_SIDE, x - x % 8)), max(MIN_SIDE, min(MAX_SIDE, y - y % 8))
 
 
+class SeamFix(BaseModel):
+    """The tiled upscale's seam-fix pass: a band across every border between tiles is re-rendered
+    (an inpaint of a native-size crop centred on the border, the band feathered) and blended in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    width: int = Field(default=32, ge=8, le=512, description="Band width in pixels, centred on the border.")
+    denoising_strength: float = Field(default=0.25, ge=0.0, le=1.0)
+    mask_blur: int = Field(default=8, ge=0, le=64, description="Feather of the band's edges, in pixels.")
+
+
 class Upscale(BaseModel):
     """Tiled upscaling (A1111's "SD upscale"): the init picture enlarged with Lanczos, then re-rendered
     tile by tile (img2img at the request's denoising strength, tiles of the model's native size that
@@ -172,6 +183,9 @@ class Upscale(BaseModel):
     scale: float = Field(default=2.0, gt=1.0, le=8.0)
     overlap: int = Field(default=32, ge=0, le=512, description="Pixels neighbouring tiles share.")
     tile: int | None = Field(default=None, ge=64, le=MAX_SIDE, description="Tile side; None = native size.")
+    seam_fix: SeamFix | None = Field(
+        default=None, description="Then re-render a band along every tile border at a low denoise."
+    )
 
     def size(self, size: tuple[int, int]) -> tuple[int, int]:
         """The enlarged size of a picture of ``size`` (down to multiples of 8)."""
