@@ -64,7 +64,7 @@ def test_a_band_as_wide_as_the_tiles_is_refused(sd1: Components, tmp_path: Path)
     init = write_picture(tmp_path / "in.png", (64, 48))
     with pytest.raises(InvalidRequest, match="as wide as the 64-pixel tiles"):
         generate(sd1, _request(init, width=64))
-    with pytest.raises(InvalidRequest, match="seam_fix.width"):
+    with pytest.raises(InvalidRequest, match=r"seam_fix\.width"):
         parse_request({"init_image": init, "upscale": {"seam_fix": {"width": 4}}})
 
 
