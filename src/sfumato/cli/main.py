@@ -265,6 +265,12 @@ def generate(
     tile: TileSide = None,
     tile_overlap: TileOverlap = None,
     tiled_method: TiledMethodOption = None,
+    tiled_vae: Annotated[
+        bool | None,
+        typer.Option(
+            "--tiled-vae/--no-tiled-vae", help="VAE in tiles (default: above 4x the native pixels)."
+        ),
+    ] = None,
     image_format: Format = "png",
     output_dir: OutputDir = None,
     as_json: Json = False,
@@ -282,6 +288,7 @@ def generate(
     tiling = {key: value for key, value in tiling.items() if value is not None}
     if tiled_diffusion or tiling:
         values["tiled_diffusion"] = tiling
+    values["tiled_vae"] = tiled_vae
     request = build_request(recall, values)
     run_and_report(request, settings_for(output_dir), image_format, as_json)
 
