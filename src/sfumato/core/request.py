@@ -84,6 +84,11 @@ class Outpaint(BaseModel):
         le=256,
         description="Band of the known picture re-rendered too, feathered, in pixels.",
     )
+    tiled: bool | None = Field(
+        default=None,
+        description="Render the new area as native-size tiles overlapping what is known, one after "
+        "another; None = when the canvas is more than twice the model's native size on a side.",
+    )
 
     @field_validator("top", "bottom", "left", "right")
     @classmethod

@@ -131,6 +131,18 @@ def generate(
             preview_every=preview_every,
             resolve=resolve,
         )
+    if request.outpaint is not None:
+        from sfumato.engine.outpaint_tiles import outpaint_in_tiles, wants_tiles
+
+        if wants_tiles(components, request):
+            return outpaint_in_tiles(
+                components,
+                request,
+                on_progress=on_progress,
+                cancel=cancel,
+                preview_every=preview_every,
+                resolve=resolve,
+            )
     job = plan(components, request)
     timings = Timings()
     resolve = resolve or default_resolver()
