@@ -115,3 +115,35 @@ def test_cli_repaints_the_object_it_is_told_to_find(tmp_path: Path) -> None:
     facts = {(o.colour, o.shape, o.position) for o in read.objects}
     assert ("yellow", "circle", "center") in facts and ("blue", "square", "top left") in facts, read
     assert recipe["mask_from"] == {"box": None, "scribble": None, "object": "red circle", "grabcut": True}
+
+
+def test_outpainting_twice_the_native_width_continues_tile_by_tile(components: Any) -> None:
+    # A 96x96 picture grown 192 to the right: three native tiles, each overlapping what is beside it
+    # by a quarter, rendered in turn. Each follows the prompt, so each draws a whole circle of its own
+    # (measured: 4 circles in seeds 1-3); none is cut by a tile's border, the picture is kept.
+    from scipy import ndimage
+
+    from sfumato.core.request import GenerationRequest
+    from sfumato.engine.generate import generate
+
+    source = world.render(SCENE)
+    for seed in (1, 2, 3):
+        request = GenerationRequest(
+            prompt=PROMPT, seed=seed, steps=20, init_image=to_data_uri(source), outpaint={"right": 192}
+        )
+        image = generate(components, request).images[0].image
+        assert image.size == (288, 96)
+        kept = np.abs(np.asarray(image, dtype=np.int16)[:, :88] - np.asarray(source, dtype=np.int16)[:, :88])
+        assert (kept.max(-1) > 8).mean() < 0.02
+        rgb = np.asarray(image, dtype=np.float64)
+        red = np.linalg.norm(rgb - np.array(world.COLOURS["red"]), axis=-1) < 90
+        labels, count = ndimage.label(red)  # pyright: ignore[reportGeneralTypeIssues]
+        assert count >= 3, (seed, count)
+        for found in ndimage.find_objects(np.asarray(labels)):
+            assert found is not None
+            piece = image.crop((found[1].start - 8, 0, found[1].stop + 8, 96))
+            side = max(piece.size)
+            square = Image.new("RGB", (side, side), world.BACKGROUNDS["white"])
+            square.paste(piece, ((side - piece.width) // 2, 0))
+            shapes = [(o.colour, o.shape) for o in judge.judge(square).objects]
+            assert shapes == [("red", "circle")], (seed, found, shapes)
