@@ -123,13 +123,13 @@ def test_outpainting_twice_the_native_width_continues_tile_by_tile(components: A
     # (measured: 4 circles in seeds 1-3); none is cut by a tile's border, the picture is kept.
     from scipy import ndimage
 
-    from sfumato.core.request import GenerationRequest
+    from sfumato.core.request import GenerationRequest, Outpaint
     from sfumato.engine.generate import generate
 
     source = world.render(SCENE)
     for seed in (1, 2, 3):
         request = GenerationRequest(
-            prompt=PROMPT, seed=seed, steps=20, init_image=to_data_uri(source), outpaint={"right": 192}
+            prompt=PROMPT, seed=seed, steps=20, init_image=to_data_uri(source), outpaint=Outpaint(right=192)
         )
         image = generate(components, request).images[0].image
         assert image.size == (288, 96)
