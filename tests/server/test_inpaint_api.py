@@ -174,3 +174,9 @@ def test_a1111_tiled_diffusion_script_tiles_the_canvas(client: TestClient) -> No
 def test_a1111_bad_tiled_diffusion_args_are_422(client: TestClient, args: list[Any], message: str) -> None:
     answer = _txt2img(client, {"Tiled Diffusion": {"args": args}})
     assert answer.status_code == 422 and message in answer.text, answer.text
+
+
+def test_a1111_txt2img_accepts_soft_inpainting_sent_with_every_request(client: TestClient) -> None:
+    answer = _txt2img(client, {"soft inpainting": {"args": [True, 1, 0.5, 4, 0, 0.5, 2]}})
+    assert answer.status_code == 200, answer.text
+    assert _txt2img(client, {"soft inpainting": {"args": ["on"]}}).status_code == 422

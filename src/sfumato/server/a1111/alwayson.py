@@ -135,5 +135,6 @@ def tiled_diffusion(
     return fields
 
 
-TXT2IMG_ALWAYSON: tuple[str, ...] = (TILED_DIFFUSION,)
+# Soft inpainting does nothing without a mask (as in A1111), but clients send it with every request.
+TXT2IMG_ALWAYSON: tuple[str, ...] = (SOFT_INPAINTING, TILED_DIFFUSION)
 IMG2IMG_ALWAYSON: tuple[str, ...] = (SOFT_INPAINTING, TILED_DIFFUSION)

@@ -161,6 +161,7 @@ def txt2img_request(payload: Txt2ImgRequest) -> GenerationRequest:
         raise unknown_script(payload.script_name, TXT2IMG_SCRIPTS)
     fields = _base_fields(payload)
     fields |= tiled_diffusion(payload.alwayson_scripts, init_size=None) or {}
+    soft_inpainting(payload.alwayson_scripts)  # checked; without a mask it changes nothing
     if payload.enable_hr:
         fields["hires"] = _hires(payload)
     return _build(fields)
