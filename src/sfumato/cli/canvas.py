@@ -74,6 +74,10 @@ def outpaint(
     ] = None,
     fill: Fill = None,
     seam: Seam = None,
+    tiles: Annotated[
+        bool | None,
+        typer.Option("--tiles/--no-tiles", help="Grow tile by tile (default: above twice the native size)."),
+    ] = None,
     strength: Strength = None,
     negative: Negative = None,
     steps: Steps = None,
@@ -105,6 +109,8 @@ def outpaint(
         sides["fill"] = fill
     if seam is not None:
         sides["seam"] = seam
+    if tiles is not None:
+        sides["tiled"] = tiles
     # The recipe keeps the picture's full path, so that --from finds it from any folder.
     values |= {"init_image": str(picture.resolve()), "outpaint": sides}
     run_and_report(build_request(None, values), settings_for(output_dir), image_format, as_json)
