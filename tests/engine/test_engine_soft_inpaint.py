@@ -124,3 +124,27 @@ def test_soft_settings_out_of_range_are_refused() -> None:
 
     with pytest.raises(InvalidRequest, match="transition_contrast_boost"):
         parse_request({"soft_inpainting": {"transition_contrast_boost": 0}})
+
+
+def test_soft_inpainting_travels_in_a1111_infotext_and_back() -> None:
+    from sfumato.archive.infotext import infotext, request_from_infotext
+    from sfumato.core.result import ModelInfo
+
+    recipe = GenerationRequest.model_validate(
+        {
+            "prompt": "a red circle",
+            "seed": 1,
+            "width": 64,
+            "height": 64,
+            "init_image": "in.png",
+            "mask": "m.png",
+            "soft_inpainting": {"schedule_bias": 1.5, "mask_influence": 0.25},
+            "inpaint_only_masked": True,
+        }
+    )
+    text = infotext(recipe, ModelInfo("m"))
+    assert "Soft inpainting enabled: True" in text and "Soft inpainting schedule bias: 1.5" in text
+    assert "Masked area padding" not in text  # chosen from the mask: nothing to write
+    back = request_from_infotext(text)
+    assert back.soft_inpainting == recipe.soft_inpainting
+    assert back.inpaint_only_masked_padding is None

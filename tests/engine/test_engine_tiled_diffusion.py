@@ -92,3 +92,11 @@ def test_a_wide_canvas_renders_as_tiles(
 @pytest.fixture
 def request_fixture(request: pytest.FixtureRequest) -> pytest.FixtureRequest:
     return request
+
+
+def test_the_hires_second_pass_is_tiled_too(sd1: Components) -> None:
+    hires = {"scale": 2.0, "upscaler": "Latent", "denoising_strength": 0.5}
+    tiled = generate(sd1, request(hires=hires, tiled_diffusion={"overlap": 32})).images[0].image
+    plain = generate(sd1, request(hires=hires)).images[0].image
+    assert tiled.size == plain.size == (128, 128)
+    assert not np.array_equal(pixels(tiled), pixels(plain))
