@@ -25,7 +25,10 @@ def test_a_real_jobs_picture_is_served(tmp_path: Path, monkeypatch: pytest.Monke
         job = client.post("/api/jobs", json={"request": {"prompt": "a red circle", "steps": 4, "seed": 1}})
         assert job.status_code == 202, job.text
         deadline = time.monotonic() + 240
-        while (state := client.get(f"/api/jobs/{job.json()['id']}").json())["state"] not in ("finished", "failed"):
+        while (state := client.get(f"/api/jobs/{job.json()['id']}").json())["state"] not in (
+            "finished",
+            "failed",
+        ):
             assert time.monotonic() < deadline
             time.sleep(0.1)
         assert state["state"] == "finished", state

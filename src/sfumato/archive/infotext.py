@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sfumato import __version__
+from sfumato.core.inpainting import SoftInpainting
 from sfumato.core.request import GenerationRequest, Hires, MaskedContent, Mode, parse_request
 from sfumato.core.result import ModelInfo
 
@@ -49,7 +50,12 @@ def _inpaint_params(recipe: GenerationRequest) -> dict[str, str]:
     params["Masked content"] = recipe.masked_content.value
     if recipe.inpaint_only_masked:
         params["Inpaint area"] = "Only masked"
-        params["Masked area padding"] = str(recipe.inpaint_only_masked_padding)
+        if recipe.inpaint_only_masked_padding is not None:  # None: chosen from the mask's size
+            params["Masked area padding"] = str(recipe.inpaint_only_masked_padding)
+    if recipe.soft_inpainting is not None:
+        params["Soft inpainting enabled"] = "True"
+        for field, value in recipe.soft_inpainting.model_dump().items():
+            params[f"Soft inpainting {field.replace('_', ' ')}"] = format_number(value)
     return params
 
 
@@ -219,6 +225,12 @@ def request_fields(params: Mapping[str, str]) -> dict[str, Any]:
         data["mask_invert"] = params["Mask mode"] == "Inpaint not masked"
     if params.get("Masked content") in {item.value for item in MaskedContent}:
         data["masked_content"] = params["Masked content"]
+    if params.get("Soft inpainting enabled") == "True":
+        data["soft_inpainting"] = {
+            field: params[key]
+            for field in SoftInpainting.model_fields
+            if (key := f"Soft inpainting {field.replace('_', ' ')}") in params
+        }
     if {"Hires upscale", "Hires resize", "Hires upscaler"} & params.keys():
         data["hires"] = _hires_fields(params, data)
     if params.get("Face restoration"):

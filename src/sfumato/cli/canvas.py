@@ -74,6 +74,10 @@ def outpaint(
     ] = None,
     fill: Fill = None,
     seam: Seam = None,
+    tiles: Annotated[
+        bool | None,
+        typer.Option("--tiles/--no-tiles", help="Grow tile by tile (default: above twice the native size)."),
+    ] = None,
     strength: Strength = None,
     negative: Negative = None,
     steps: Steps = None,
@@ -105,6 +109,8 @@ def outpaint(
         sides["fill"] = fill
     if seam is not None:
         sides["seam"] = seam
+    if tiles is not None:
+        sides["tiled"] = tiles
     # The recipe keeps the picture's full path, so that --from finds it from any folder.
     values |= {"init_image": str(picture.resolve()), "outpaint": sides}
     run_and_report(build_request(None, values), settings_for(output_dir), image_format, as_json)
@@ -156,6 +162,15 @@ def upscale(
     strength: Annotated[
         float, typer.Option("--strength", help="Denoising of each tile (low keeps it).")
     ] = 0.2,
+    seam_fix: Annotated[
+        bool, typer.Option("--seam-fix", help="Then re-render a band along every tile border.")
+    ] = False,
+    seam_fix_width: Annotated[
+        int | None, typer.Option("--seam-fix-width", help="Seam-fix band width in pixels (32).")
+    ] = None,
+    seam_fix_denoise: Annotated[
+        float | None, typer.Option("--seam-fix-denoise", help="Seam-fix denoising strength (0.25).")
+    ] = None,
     negative: Negative = None,
     steps: Steps = None,
     cfg: Cfg = None,
@@ -178,5 +193,9 @@ def upscale(
         settings["overlap"] = overlap
     if tile is not None:
         settings["tile"] = tile
+    band = {"width": seam_fix_width, "denoising_strength": seam_fix_denoise}
+    band = {key: value for key, value in band.items() if value is not None}
+    if seam_fix or band:
+        settings["seam_fix"] = band
     values |= {"init_image": str(picture.resolve()), "upscale": settings}
     run_and_report(build_request(None, values), settings_for(output_dir), image_format, as_json)

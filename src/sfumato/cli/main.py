@@ -110,6 +110,21 @@ HrResizeY = Annotated[int | None, typer.Option("--hr-resize-y", help="Second-pas
 HrSampler = Annotated[str | None, typer.Option("--hr-sampler", help="Second-pass sampler.")]
 HrPrompt = Annotated[str | None, typer.Option("--hr-prompt", help="Second-pass prompt.")]
 HrNegative = Annotated[str | None, typer.Option("--hr-negative", help="Second-pass negative prompt.")]
+TiledOn = Annotated[
+    bool,
+    typer.Option(
+        "--tiled-diffusion", help="Denoise a canvas larger than the model's size as overlapping tiles."
+    ),
+]
+TileSide = Annotated[
+    int | None, typer.Option("--tile", help="Tiled diffusion: tile side (the model's size).")
+]
+TileOverlap = Annotated[
+    int | None, typer.Option("--tile-overlap", help="Tiled diffusion: pixels neighbouring tiles share (48).")
+]
+TiledMethodOption = Annotated[
+    str | None, typer.Option("--tiled-method", help="'Mixture of Diffusers' (default) or MultiDiffusion.")
+]
 FixCrop = Annotated[
     bool, typer.Option("--fix-crop", help="Then outpaint where the subject is cut off by the frame.")
 ]
@@ -307,6 +322,16 @@ def generate(
     gate_threshold: GateThreshold = None,
     gate_budget: GateBudget = None,
     keep_rejected: KeepRejected = None,
+    tiled_diffusion: TiledOn = False,
+    tile: TileSide = None,
+    tile_overlap: TileOverlap = None,
+    tiled_method: TiledMethodOption = None,
+    tiled_vae: Annotated[
+        bool | None,
+        typer.Option(
+            "--tiled-vae/--no-tiled-vae", help="VAE in tiles (default: above 4x the native pixels)."
+        ),
+    ] = None,
     image_format: Format = "png",
     output_dir: OutputDir = None,
     as_json: Json = False,
@@ -322,6 +347,11 @@ def generate(
         values["hires"] = second
     gate = {"threshold": gate_threshold, "budget": gate_budget, "keep_rejected": keep_rejected}
     values |= face_fields(restore_faces, detail, detail_prompt, detail_denoise, anatomy_gate, gate)
+    tiling = {"tile": tile, "overlap": tile_overlap, "method": tiled_method}
+    tiling = {key: value for key, value in tiling.items() if value is not None}
+    if tiled_diffusion or tiling:
+        values["tiled_diffusion"] = tiling
+    values["tiled_vae"] = tiled_vae
     request = build_request(recall, values)
     run_and_report(request, settings_for(output_dir), image_format, as_json)
 
@@ -361,8 +391,26 @@ def img2img(
 @app.command()
 def inpaint(
     init: Annotated[Path, typer.Option("--init", "-i", help="The picture to change.")],
-    mask: Annotated[Path, typer.Option("--mask", help="White = repaint, black = keep; same size as --init.")],
     prompt: Annotated[str | None, typer.Argument(help="What to draw in the masked area.")] = None,
+    mask: Annotated[
+        Path | None, typer.Option("--mask", help="White = repaint, black = keep; same size as --init.")
+    ] = None,
+    mask_box: Annotated[
+        str | None, typer.Option("--mask-box", help="Mask a box instead: X,Y,WIDTH,HEIGHT in pixels.")
+    ] = None,
+    mask_scribble: Annotated[
+        Path | None,
+        typer.Option("--mask-scribble", help="Mask what white strokes on this picture cover (GrabCut)."),
+    ] = None,
+    mask_object: Annotated[
+        str | None, typer.Option("--mask-from", help="Mask an object the detector finds, e.g. 'red circle'.")
+    ] = None,
+    grabcut: Annotated[
+        bool, typer.Option("--mask-grabcut", help="Narrow --mask-box / --mask-from to the object's outline.")
+    ] = False,
+    soft: Annotated[
+        bool, typer.Option("--soft", help="Soft inpainting: blend by the mask's grey levels.")
+    ] = False,
     strength: Strength = None,
     mask_blur: Annotated[
         int | None, typer.Option("--mask-blur", help="Feather the mask by N pixels.")
@@ -398,11 +446,17 @@ def inpaint(
     output_dir: OutputDir = None,
     as_json: Json = False,
 ) -> None:
-    """Repaint the masked part of a picture."""
+    """Repaint the masked part of a picture (a mask, or one made from a box, a scribble or an object)."""
+    if recall is None and mask is None and mask_box is None and mask_scribble is None and mask_object is None:
+        fail(
+            "Say what to repaint: --mask FILE, --mask-box X,Y,W,H, --mask-scribble FILE or --mask-from 'red circle'."
+        )
     values = request_fields(locals())
     values |= {
         "init_image": str(init),
-        "mask": str(mask),
+        "mask": None if mask is None else str(mask),
+        "mask_from": _mask_from(mask_box, mask_scribble, mask_object, grabcut),
+        "soft_inpainting": {} if soft else None,
         "mask_blur": mask_blur,
         "mask_invert": invert_mask or None,
         "inpaint_only_masked": only_masked or None,
@@ -410,6 +464,24 @@ def inpaint(
         "masked_content": fill,
     }
     run_and_report(build_request(recall, values), settings_for(output_dir), image_format, as_json)
+
+
+def _mask_from(
+    box: str | None, scribble: Path | None, found: str | None, grabcut: bool
+) -> dict[str, Any] | None:
+    if box is None and scribble is None and found is None:
+        return None
+    source: dict[str, Any] = {"grabcut": grabcut}
+    if box is not None:
+        parts = box.replace(" ", "").split(",")
+        if len(parts) != 4 or not all(part.isdigit() for part in parts):
+            fail(f"--mask-box {box!r} is not X,Y,WIDTH,HEIGHT; e.g. --mask-box 32,32,40,40.")
+        source["box"] = [int(part) for part in parts]
+    if scribble is not None:
+        source["scribble"] = str(scribble)
+    if found is not None:
+        source["object"] = found
+    return source
 
 
 _FIELDS = {

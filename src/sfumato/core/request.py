@@ -8,7 +8,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sfumato.core.errors import InvalidRequest
+from sfumato.core.inpainting import MaskFrom, SoftInpainting
 from sfumato.core.postprocess import AnatomyGate, PostprocessStep
+from sfumato.core.tiling import TiledDiffusion
 
 SAMPLERS: tuple[str, ...] = (
     "Euler",
@@ -103,6 +105,11 @@ class Outpaint(BaseModel):
         le=256,
         description="Band of the known picture re-rendered too, feathered, in pixels.",
     )
+    tiled: bool | None = Field(
+        default=None,
+        description="Render the new area as native-size tiles overlapping what is known, one after "
+        "another; None = when the canvas is more than twice the model's native size on a side.",
+    )
 
     @field_validator("top", "bottom", "left", "right")
     @classmethod
@@ -181,6 +188,17 @@ class Hires(BaseModel):
         return max(MIN_SIDE, min(MAX_SIDE, x - x % 8)), max(MIN_SIDE, min(MAX_SIDE, y - y % 8))
 
 
+class SeamFix(BaseModel):
+    """The tiled upscale's seam-fix pass: a band across every border between tiles is re-rendered
+    (an inpaint of a native-size crop centred on the border, the band feathered) and blended in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    width: int = Field(default=32, ge=8, le=512, description="Band width in pixels, centred on the border.")
+    denoising_strength: float = Field(default=0.25, ge=0.0, le=1.0)
+    mask_blur: int = Field(default=8, ge=0, le=64, description="Feather of the band's edges, in pixels.")
+
+
 class Upscale(BaseModel):
     """Tiled upscaling (A1111's "SD upscale"): the init picture enlarged with Lanczos, then re-rendered
     tile by tile (img2img at the request's denoising strength, tiles of the model's native size that
@@ -191,6 +209,9 @@ class Upscale(BaseModel):
     scale: float = Field(default=2.0, gt=1.0, le=8.0)
     overlap: int = Field(default=32, ge=0, le=512, description="Pixels neighbouring tiles share.")
     tile: int | None = Field(default=None, ge=64, le=MAX_SIDE, description="Tile side; None = native size.")
+    seam_fix: SeamFix | None = Field(
+        default=None, description="Then re-render a band along every tile border at a low denoise."
+    )
 
     def size(self, size: tuple[int, int]) -> tuple[int, int]:
         """The enlarged size of a picture of ``size`` (down to multiples of 8)."""
@@ -306,8 +327,27 @@ class GenerationRequest(BaseModel):
     mask_blur: int = Field(default=4, ge=0, le=256)
     mask_invert: bool = False
     inpaint_only_masked: bool = False
-    inpaint_only_masked_padding: int = Field(default=32, ge=0, le=1024)
+    inpaint_only_masked_padding: int | None = Field(
+        default=None,
+        ge=0,
+        le=1024,
+        description="Context pixels around the masked area; None = chosen from the area's size.",
+    )
     masked_content: MaskedContent = MaskedContent.original
+    soft_inpainting: SoftInpainting | None = Field(
+        default=None, description="Blend by the mask's grey levels while denoising and at the end."
+    )
+    mask_from: MaskFrom | None = Field(
+        default=None, description="Make the mask from a box, a scribble or a found object (instead of mask)."
+    )
+    tiled_diffusion: TiledDiffusion | None = Field(
+        default=None, description="Denoise a canvas larger than the model's size as overlapping tiles."
+    )
+    tiled_vae: bool | None = Field(
+        default=None,
+        description="VAE encode/decode in overlapping tiles (bounded memory); None = above 4x the "
+        "model's native pixel count.",
+    )
     outpaint: Outpaint | None = Field(
         default=None, description="Grow the init picture's canvas and render the new area."
     )
@@ -401,13 +441,17 @@ class GenerationRequest(BaseModel):
     def _mask_needs_image(self) -> GenerationRequest:
         if self.mask is not None and self.init_image is None:
             raise ValueError("a mask needs an init image to inpaint; give one with the mask")
+        if self.mask_from is not None and (self.init_image is None or self.mask is not None):
+            raise ValueError("mask_from makes the mask of the init image; give an init image and no mask")
         if self.outpaint is not None and self.init_image is None:
             raise ValueError("outpainting needs the picture to grow; give it as the init image")
         if self.hires is not None and self.init_image is not None:
             raise ValueError("hires fix is for text to image; for a picture, use img2img at the larger size")
-        if self.upscale is not None and (self.init_image is None or self.mask or self.outpaint):
+        if self.upscale is not None and (
+            self.init_image is None or self.mask or self.outpaint or self.mask_from
+        ):
             raise ValueError("tiled upscaling takes an init picture alone, without a mask or outpainting")
-        if self.outpaint is not None and self.mask is not None:
+        if self.outpaint is not None and (self.mask is not None or self.mask_from is not None):
             raise ValueError("outpainting makes its own mask; give either a mask or outpaint sides, not both")
         return self
 
@@ -417,7 +461,7 @@ class GenerationRequest(BaseModel):
             return Mode.outpaint
         if self.upscale is not None:
             return Mode.upscale
-        if self.mask is not None:
+        if self.mask is not None or self.mask_from is not None:
             return Mode.inpaint
         if self.init_image is not None:
             return Mode.img2img

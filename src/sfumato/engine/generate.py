@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sfumato.core.errors import InvalidRequest
 from sfumato.core.events import CancelToken, ProgressCallback, StepProgress
+from sfumato.core.inpainting import SoftInpainting
 from sfumato.core.request import GenerationRequest, Mode
 from sfumato.core.result import GeneratedImage, GenerationResult
 from sfumato.core.timing import Timings
@@ -14,9 +15,10 @@ from sfumato.engine import latents as lat
 from sfumato.engine.guidance import GuidedUNet
 from sfumato.engine.hires import HiresPlan, plan_hires, second_pass, upscale
 from sfumato.engine.inputs import StartingPictures, starting_pictures
-from sfumato.engine.loop import AfterStep, OnStep, denoise
+from sfumato.engine.loop import AfterStep, NoisePredictor, OnStep, denoise
 from sfumato.engine.samplers import make_scheduler, partway_timesteps, resolve_schedule, step_options
 from sfumato.engine.seeds import batch_noise, image_seed, randn_like_images, resolve_seed
+from sfumato.engine.tiled_vae import should_tile
 
 if TYPE_CHECKING:
     import torch
@@ -95,6 +97,7 @@ class _Start:
     latent_mask: torch.Tensor | None = None  # [1, 1, h, w], 1 = repaint
     extra_channels: torch.Tensor | None = None  # inpainting UNet: mask + masked-picture latents
     masked_content: str = "original"
+    soft: SoftInpainting | None = None  # soft inpainting: latent_mask holds grey levels
 
 
 def generate(
@@ -150,6 +153,18 @@ def _generate(
             preview_every=preview_every,
             resolve=resolve,
         )
+    if request.outpaint is not None:
+        from sfumato.engine.outpaint_tiles import outpaint_in_tiles, wants_tiles
+
+        if wants_tiles(components, request):
+            return outpaint_in_tiles(
+                components,
+                request,
+                on_progress=on_progress,
+                cancel=cancel,
+                preview_every=preview_every,
+                resolve=resolve,
+            )
     job = plan(components, request)
     timings = Timings()
     resolve = resolve or default_resolver()
@@ -221,12 +236,21 @@ def _render(
             negative_aesthetic_score=request.negative_aesthetic_score,
         )
 
-    start = _encode_start(components, pictures, request.batch_size, (job.width, job.height))
+    start = _encode_start(
+        components,
+        pictures,
+        request.batch_size,
+        (job.width, job.height),
+        request.soft_inpainting,
+        request.tiled_vae,
+    )
     guided = guide(request.prompt, request.negative_prompt, job.steps_run, (job.width, job.height), start)
     hires_guided = None
     if job.hires is not None:
         size = (job.hires.width, job.hires.height)
-        hires_start = _encode_start(components, StartingPictures(), request.batch_size, size)
+        hires_start = _encode_start(
+            components, StartingPictures(), request.batch_size, size, tiled_vae=request.tiled_vae
+        )
         hires_guided = guide(
             job.hires.prompt, job.hires.negative_prompt, job.hires.steps_run, size, hires_start
         )
@@ -266,20 +290,31 @@ def _render(
 
 
 def _encode_start(
-    components: Components, pictures: StartingPictures, images: int, size: tuple[int, int]
+    components: Components,
+    pictures: StartingPictures,
+    images: int,
+    size: tuple[int, int],
+    soft: SoftInpainting | None = None,
+    tiled_vae: bool | None = None,
 ) -> _Start:
     import torch
 
     mean = std = latent_mask = None
     repaint = torch.ones((1, 1, size[1], size[0]))
     if pictures.init is not None:
-        mean, std = lat.encode_distribution(components, lat.pil_to_tensor(pictures.init))
+        tiled = should_tile(components, size[0], size[1], tiled_vae)
+        mean, std = lat.encode_distribution(components, lat.pil_to_tensor(pictures.init), tiled=tiled)
     if pictures.mask is not None:
         repaint = (lat.mask_to_tensor(pictures.mask) >= 0.5).float()
         # A latent is repainted if any pixel under it is: thin masks must not vanish at 1/8 scale.
         latent_mask = torch.nn.functional.max_pool2d(repaint, components.vae_scale_factor).to(
             components.device
         )
+        if soft is not None:
+            from sfumato.engine.soft_inpaint import soft_latent_mask
+
+            grey = lat.mask_to_tensor(pictures.mask)
+            latent_mask = soft_latent_mask(grey, components.vae_scale_factor).to(components.device)
     extra = None
     if components.is_inpainting:
         # Without a mask an inpainting model repaints everything (A1111 does the same for txt2img).
@@ -288,7 +323,8 @@ def _encode_start(
             if pictures.init is not None
             else torch.zeros((1, 3, size[1], size[0]))
         )
-        masked_mean, _ = lat.encode_distribution(components, init * (1 - repaint))
+        tiled = should_tile(components, size[0], size[1], tiled_vae)
+        masked_mean, _ = lat.encode_distribution(components, init * (1 - repaint), tiled=tiled)
         mask_channel = torch.nn.functional.max_pool2d(repaint, components.vae_scale_factor).to(
             masked_mean.device
         )
@@ -301,6 +337,7 @@ def _encode_start(
         latent_mask=latent_mask,
         extra_channels=extra,
         masked_content=pictures.masked_content.value,
+        soft=soft if pictures.mask is not None else None,
     )
 
 
@@ -346,7 +383,11 @@ def _run_batch(
     else:
         init = _init_latents(components, start, generators, start.masked_content)
         latents = scheduler.add_noise(init, noise, timesteps[:1].repeat(noise.shape[0]))
-        if start.latent_mask is not None and start.extra_channels is None:
+        if start.latent_mask is not None and start.soft is not None:
+            from sfumato.engine.soft_inpaint import soft_blend
+
+            after_step = soft_blend(scheduler, timesteps, init, noise, start.latent_mask, start.soft)
+        elif start.latent_mask is not None and start.extra_channels is None:
             after_step = _blend_outside_mask(scheduler, timesteps, init, noise, start.latent_mask)
 
     def should_stop() -> bool:
@@ -367,12 +408,22 @@ def _run_batch(
         return on_step
 
     guided, hires_guided = guides
+    predict: NoisePredictor = guided
+    hires_predict: NoisePredictor | None = hires_guided
+    if request.tiled_diffusion is not None:
+        from sfumato.engine.tiled_diffusion import tiled
+
+        native = components.native_size
+        predict = tiled(guided, request.tiled_diffusion, native, (job.width, job.height))
+        if hires_guided is not None and job.hires is not None:
+            hires_size = (job.hires.width, job.hires.height)
+            hires_predict = tiled(hires_guided, request.tiled_diffusion, native, hires_size)
     with timings.measure("denoise"):
         outcome = denoise(
             scheduler,
             timesteps,
             latents,
-            guided,
+            predict,
             steps=job.steps_run,
             generators=generators,
             after_step=after_step,
@@ -381,19 +432,23 @@ def _run_batch(
             step_options=step_options(request),
         )
         result = outcome.best_latents
-        if job.hires is not None and hires_guided is not None and not outcome.stopped_early:
+        if job.hires is not None and hires_predict is not None and not outcome.stopped_early:
             result = second_pass(
                 components,
                 job.request.model_copy(update={"seed": job.seed, "variation_seed": job.variation_seed}),
                 job.hires,
-                upscale(components, result, job.hires, notes),
-                hires_guided,
+                upscale(components, result, job.hires, notes, tiled_vae=request.tiled_vae),
+                hires_predict,
                 first,
                 on_step=progress(job.steps_run, (job.hires.width, job.hires.height)),
                 should_stop=should_stop,
             )
     with timings.measure("decode"):
-        pixels = lat.decode(components, result, notes)
+        width, height = (
+            (job.hires.width, job.hires.height) if job.hires is not None else (job.width, job.height)
+        )
+        tiled = should_tile(components, width, height, request.tiled_vae)
+        pixels = lat.decode(components, result, notes, tiled=tiled)
         return lat.tensor_to_pils(pixels)
 
 

@@ -15,8 +15,7 @@ from sfumato.engine import latents as lat
 if TYPE_CHECKING:
     import torch
 
-    from sfumato.engine.guidance import GuidedUNet
-    from sfumato.engine.loop import OnStep
+    from sfumato.engine.loop import NoisePredictor, OnStep
     from sfumato.models.components import Components
 
 # A1111's latent upscalers: torch interpolation mode and antialiasing.
@@ -68,7 +67,14 @@ def _cover(size: tuple[int, int], target: tuple[int, int]) -> tuple[tuple[int, i
     return covered, ((covered[0] - target[0]) // 2, (covered[1] - target[1]) // 2)
 
 
-def upscale(components: Components, latents: torch.Tensor, plan: HiresPlan, notes: list[str]) -> torch.Tensor:
+def upscale(
+    components: Components,
+    latents: torch.Tensor,
+    plan: HiresPlan,
+    notes: list[str],
+    *,
+    tiled_vae: bool | None = None,
+) -> torch.Tensor:
     """The first pass's UNet latents brought to the second pass's size (a different aspect ratio is
     covered, then cropped in the middle, as A1111's "resize and crop")."""
     import torch
@@ -85,13 +91,17 @@ def upscale(components: Components, latents: torch.Tensor, plan: HiresPlan, note
     from PIL import Image
 
     resample = Image.Resampling.LANCZOS if plan.hires.upscaler == "Lanczos" else Image.Resampling.NEAREST
-    pictures = lat.tensor_to_pils(lat.decode(components, latents, notes))
+    from sfumato.engine.tiled_vae import should_tile
+
+    first = should_tile(components, latents.shape[-1] * factor, latents.shape[-2] * factor, tiled_vae)
+    pictures = lat.tensor_to_pils(lat.decode(components, latents, notes, tiled=first))
     (width, height), (x, y) = _cover(pictures[0].size, (plan.width, plan.height))
     resized = [
         p.resize((width, height), resample).crop((x, y, x + plan.width, y + plan.height)) for p in pictures
     ]
     pixels = torch.cat([lat.pil_to_tensor(p) for p in resized])
-    mean, _ = lat.encode_distribution(components, pixels)
+    tiled = should_tile(components, plan.width, plan.height, tiled_vae)
+    mean, _ = lat.encode_distribution(components, pixels, tiled=tiled)
     return lat.scale_latents(components, mean).to(latents.dtype)
 
 
@@ -100,7 +110,7 @@ def second_pass(
     request: GenerationRequest,
     plan: HiresPlan,
     init: torch.Tensor,
-    guided: GuidedUNet,
+    guided: NoisePredictor,
     first_index: int,
     *,
     on_step: OnStep,

@@ -10,7 +10,16 @@ from PIL import Image
 from sfumato.core.errors import InvalidRequest
 from sfumato.core.images import load_image
 from sfumato.core.request import GenerationRequest, MaskedContent, OutpaintFill
-from sfumato.engine.masks import Box, fill_masked, keep_outside, mask_box, paste_back, soften_mask
+from sfumato.engine.masks import (
+    Box,
+    Composite,
+    context_padding,
+    fill_masked,
+    keep_outside,
+    mask_box,
+    paste_back,
+    soften_mask,
+)
 
 
 def _unchanged(image: Image.Image) -> Image.Image:
@@ -35,10 +44,10 @@ def starting_pictures(request: GenerationRequest, width: int, height: int) -> St
     size = (width, height)
     if request.outpaint is not None:
         return _outpaint_pictures(request, original)
-    if request.mask is None:
+    if request.mask is None and request.mask_from is None:
         return StartingPictures(init=original.resize(size, Image.Resampling.LANCZOS))
 
-    raw_mask = load_image(request.mask, "mask")
+    raw_mask, notes = _raw_mask(request, original)
     if raw_mask.size != original.size:
         raise InvalidRequest(
             f"The mask is {raw_mask.size[0]}x{raw_mask.size[1]} pixels but the init image is "
@@ -46,10 +55,11 @@ def starting_pictures(request: GenerationRequest, width: int, height: int) -> St
             "Use a mask of the same size as the init image.",
         )
     mask = soften_mask(_grey(raw_mask), invert=request.mask_invert, blur=request.mask_blur)
-    notes: list[str] = []
+    composite = _composite(request)
     box: Box | None = None
     if request.inpaint_only_masked:
-        box = mask_box(mask, request.inpaint_only_masked_padding, size)
+        padding = request.inpaint_only_masked_padding
+        box = mask_box(mask, context_padding(mask) if padding is None else padding, size)
         if box is None:
             notes.append("The mask is empty, so nothing was repainted.")
     if box is not None:
@@ -58,14 +68,14 @@ def starting_pictures(request: GenerationRequest, width: int, height: int) -> St
         crop = box
 
         def finish(render: Image.Image) -> Image.Image:
-            return paste_back(original, render, crop, mask)
+            return paste_back(original, render, crop, mask, composite)
     else:
         resized = original.resize(size, Image.Resampling.LANCZOS)
         init = resized
         work_mask = mask.resize(size, Image.Resampling.LANCZOS)
 
         def finish(render: Image.Image) -> Image.Image:
-            return keep_outside(render, resized, work_mask)
+            return composite(render, resized, work_mask)
 
     if request.masked_content == MaskedContent.fill:
         init = fill_masked(init, work_mask)
@@ -85,10 +95,33 @@ def _outpaint_pictures(request: GenerationRequest, original: Image.Image) -> Sta
     elif content == MaskedContent.fill:
         canvas = fill_masked(canvas, mask)
 
+    composite = _composite(request)
+
     def finish(render: Image.Image) -> Image.Image:
-        return keep_outside(render, canvas, mask)
+        return composite(render, canvas, mask)
 
     return StartingPictures(init=canvas, mask=mask, finish=finish, masked_content=content)
+
+
+def _raw_mask(request: GenerationRequest, original: Image.Image) -> tuple[Image.Image, list[str]]:
+    if request.mask_from is not None:
+        from sfumato.engine.mask_sources import make_mask
+
+        return make_mask(original, request.mask_from)
+    assert request.mask is not None
+    return load_image(request.mask, "mask"), []
+
+
+def _composite(request: GenerationRequest) -> Composite:
+    soft = request.soft_inpainting
+    if soft is None:
+        return keep_outside
+    from sfumato.engine.soft_inpaint import soft_composite
+
+    def composite(generated: Image.Image, original: Image.Image, mask: Image.Image) -> Image.Image:
+        return soft_composite(generated, original, mask, soft)
+
+    return composite
 
 
 def _rgb(image: Image.Image) -> Image.Image:

@@ -62,10 +62,19 @@ def _vae_config(components: Components, key: str, default: float) -> float:
     return default if value is None else float(value)
 
 
-def encode_distribution(components: Components, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std of the VAE's latent distribution for [N, 3, H, W] pixels (float32, on the device)."""
+def encode_distribution(
+    components: Components, pixels: torch.Tensor, *, tiled: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std of the VAE's latent distribution for [N, 3, H, W] pixels (float32, on the device).
+
+    ``tiled``: encoded in overlapping tiles (engine/tiled_vae.py), so memory stays bounded.
+    """
     import torch
 
+    if tiled:
+        from sfumato.engine.tiled_vae import encode_tiled
+
+        return encode_tiled(components, pixels)
     vae: Any = components.vae  # diffusers' annotations (FloatTensor) are narrower than what it takes
     with torch.no_grad():
         dist = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist
@@ -78,10 +87,13 @@ def scale_latents(components: Components, latents: torch.Tensor) -> torch.Tensor
     return (latents - shift) * _vae_config(components, "scaling_factor", 0.18215)
 
 
-def decode(components: Components, latents: torch.Tensor, notes: list[str]) -> torch.Tensor:
+def decode(
+    components: Components, latents: torch.Tensor, notes: list[str], *, tiled: bool = False
+) -> torch.Tensor:
     """UNet latents -> pixels in [-1, 1] (float32).
 
     NaNs from a half-precision VAE: decode again in float32; NaNs left after that raise NonFiniteOutput.
+    ``tiled``: decoded in overlapping tiles (engine/tiled_vae.py), so memory stays bounded.
     """
     import torch
 
@@ -89,13 +101,21 @@ def decode(components: Components, latents: torch.Tensor, notes: list[str]) -> t
     raw = latents / _vae_config(components, "scaling_factor", 0.18215) + _vae_config(
         components, "shift_factor", 0.0
     )
+
+    def run() -> torch.Tensor:
+        if tiled:
+            from sfumato.engine.tiled_vae import decode_tiled
+
+            return decode_tiled(components, raw)
+        return vae.decode(raw.to(vae.device, vae.dtype), return_dict=False)[0].float()
+
     with torch.no_grad():
-        pixels = vae.decode(raw.to(vae.device, vae.dtype), return_dict=False)[0].float()
+        pixels = run()
         if vae.dtype != torch.float32 and not bool(torch.isfinite(pixels).all()):
             dtype = vae.dtype
             try:
                 vae.to(torch.float32)
-                pixels = vae.decode(raw.to(vae.device, torch.float32), return_dict=False)[0].float()
+                pixels = run()
             finally:
                 vae.to(dtype)
             if VAE_NAN_NOTE not in notes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PIL import Image, ImageFilter, ImageOps
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom (right/bottom exclusive), as PIL
@@ -77,14 +79,39 @@ def _grow(start: int, end: int, size: int, limit: int) -> tuple[int, int]:
     return new_start, new_start + size
 
 
-def paste_back(original: Image.Image, rendered: Image.Image, box: Box, mask: Image.Image) -> Image.Image:
+Composite = Callable[[Image.Image, Image.Image, Image.Image], Image.Image]
+"""(generated, original, soft mask) -> the final picture."""
+
+
+def paste_back(
+    original: Image.Image,
+    rendered: Image.Image,
+    box: Box,
+    mask: Image.Image,
+    composite: Composite | None = None,
+) -> Image.Image:
     """Put a render of ``box`` back into ``original``, blended through the (soft) full-size mask."""
     size = (box[2] - box[0], box[3] - box[1])
     canvas = original.convert("RGB").copy()
     canvas.paste(rendered.convert("RGB").resize(size, Image.Resampling.LANCZOS), box[:2])
-    return keep_outside(canvas, original, mask)
+    return (composite or keep_outside)(canvas, original, mask)
 
 
 def keep_outside(generated: Image.Image, original: Image.Image, mask: Image.Image) -> Image.Image:
     """The generated pixels inside the mask, the original's outside, blended along the soft edge."""
     return Image.composite(generated.convert("RGB"), original.convert("RGB"), mask.convert("L"))
+
+
+# Context around an only-masked area when the user gives none: the crop holds the area and about
+# three quarters of its size on each side (so a pair of eyes comes with the face around them).
+CONTEXT_PER_SIDE = 0.75
+MIN_CONTEXT = 32
+
+
+def context_padding(mask: Image.Image) -> int:
+    """The padding for an only-masked crop, from the size of the masked area."""
+    bbox = mask.getbbox()
+    if bbox is None:
+        return 0
+    side = max(bbox[2] - bbox[0], bbox[3] - bbox[1])
+    return max(MIN_CONTEXT, -(-side * 3 // 4))

@@ -7,6 +7,7 @@ only one tile is ever in memory on the model's side, whatever the picture's size
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 from PIL import Image
@@ -57,6 +58,34 @@ def feather(size: tuple[int, int], overlap: int, neighbours: tuple[bool, bool, b
     return ramp_y[:, None] * ramp_x[None, :]
 
 
+Band = tuple[tuple[int, int, int, int], Image.Image]  # crop box (left, top, right, bottom), band mask
+
+
+def seam_bands(
+    size: tuple[int, int], tile: tuple[int, int], xs: list[int], ys: list[int], band: int = 32
+) -> list[Band]:
+    """Native-size crops centred on every border between neighbouring tiles, each with a mask of
+    ``band`` pixels across the border (the middle of the tiles' overlap), along the whole crop."""
+    width, height = size
+    tile_w, tile_h = tile
+    found: list[Band] = []
+    for left, right in itertools.pairwise(xs):
+        border = (right + left + tile_w) // 2
+        x = min(max(0, border - tile_w // 2) // 8 * 8, width - tile_w)
+        for y in ys:
+            mask = Image.new("L", (tile_w, tile_h), 0)
+            mask.paste(255, (border - band // 2 - x, 0, border + band // 2 - x, tile_h))
+            found.append(((x, y, x + tile_w, y + tile_h), mask))
+    for top, bottom in itertools.pairwise(ys):
+        border = (bottom + top + tile_h) // 2
+        y = min(max(0, border - tile_h // 2) // 8 * 8, height - tile_h)
+        for x in xs:
+            mask = Image.new("L", (tile_w, tile_h), 0)
+            mask.paste(255, (0, border - band // 2 - y, tile_w, border + band // 2 - y))
+            found.append(((x, y, x + tile_w, y + tile_h), mask))
+    return found
+
+
 def _tile_size(request: GenerationRequest, native: int, size: tuple[int, int]) -> tuple[int, int]:
     assert request.upscale is not None
     asked = request.upscale.tile
@@ -104,6 +133,19 @@ def upscale_tiled(
     tiles = [(x, y) for y in ys for x in xs]
     seed, variation_seed = resolve_seed(request.seed), resolve_seed(request.variation_seed)
     steps_per_tile = min(request.steps, max(1, int(request.steps * request.denoising_strength)))
+    seam_fix = request.upscale.seam_fix
+    if seam_fix is not None and seam_fix.width >= min(tile_w, tile_h):
+        raise InvalidRequest(
+            f"A seam-fix band of {seam_fix.width} pixels is as wide as the {min(tile_w, tile_h)}-pixel tiles.",
+            "Use a narrower band (32 is usual).",
+        )
+    bands = (
+        seam_bands((width, height), (tile_w, tile_h), xs, ys, seam_fix.width) if seam_fix is not None else []
+    )
+    steps_per_band = 0
+    if seam_fix is not None:
+        steps_per_band = min(request.steps, max(1, int(request.steps * seam_fix.denoising_strength)))
+    all_steps = steps_per_tile * len(tiles) + steps_per_band * len(bands)
     images: list[GeneratedImage] = []
     notes: list[str] = []
     total = request.images_total
@@ -117,8 +159,7 @@ def upscale_tiled(
                 event: StepProgress, done: int = number * steps_per_tile, batch: int = index
             ) -> None:
                 if on_progress is not None:
-                    tiles_steps = steps_per_tile * len(tiles)
-                    on_progress(StepProgress(done + event.step, tiles_steps, batch, total, event.preview))
+                    on_progress(StepProgress(done + event.step, all_steps, batch, total, event.preview))
 
             tile = big.crop((x, y, x + tile_w, y + tile_h))
             part = request.model_copy(
@@ -148,6 +189,42 @@ def upscale_tiled(
             canvas[y : y + tile_h, x : x + tile_w] += np.asarray(result.images[0].image, dtype=np.float64) * w
             weight[y : y + tile_h, x : x + tile_w] += w
         picture = Image.fromarray((canvas / weight).round().clip(0, 255).astype(np.uint8), "RGB")
+        for number, (box, band) in enumerate(bands):
+            assert seam_fix is not None
+
+            def band_progress(
+                event: StepProgress,
+                done: int = len(tiles) * steps_per_tile + number * steps_per_band,
+                batch: int = index,
+            ) -> None:
+                if on_progress is not None:
+                    on_progress(StepProgress(done + event.step, all_steps, batch, total, event.preview))
+
+            part = request.model_copy(
+                update={
+                    "upscale": None,
+                    "init_image": to_data_uri(picture.crop(box)),
+                    "mask": to_data_uri(band),
+                    "mask_blur": seam_fix.mask_blur,
+                    "denoising_strength": seam_fix.denoising_strength,
+                    "width": box[2] - box[0],
+                    "height": box[3] - box[1],
+                    "seed": image_seed(seed, index),
+                    "variation_seed": image_seed(variation_seed, index),
+                    "batch_size": 1,
+                    "batch_count": 1,
+                }
+            )
+            result = generate(
+                components,
+                part,
+                on_progress=band_progress,
+                cancel=cancel,
+                preview_every=preview_every,
+                resolve=resolve,
+            )
+            notes += [note for note in result.notes if note not in notes]
+            picture.paste(result.images[0].image, box[:2])
         recipe = request.model_copy(
             update={
                 "seed": image_seed(seed, index),

@@ -58,6 +58,14 @@ def checked_request(ctx: ServerContext, request: GenerationRequest) -> Generatio
         image = open_client_image(ref, what)
         if field == "init_image" and (request.outpaint or request.upscale):
             check_canvas(*grown_size(request, image.size), ctx.settings.max_canvas_side)
+    scribble = request.mask_from.scribble if request.mask_from is not None else None
+    if scribble is not None:
+        if not scribble.startswith("data:"):
+            raise InvalidRequest(
+                "The scribble must be a data: URI with base64 image bytes.",
+                "File paths are not accepted over the network.",
+            )
+        open_client_image(scribble, "scribble")
     check_prompt_networks(request.prompt)
     check_prompt_networks(request.negative_prompt)
     for step in request.postprocess:

@@ -19,6 +19,7 @@ from sfumato.core.request import (
     split_legacy_sampler,
 )
 from sfumato.jobs.model import Job
+from sfumato.server.a1111.alwayson import IMG2IMG_ALWAYSON, TXT2IMG_ALWAYSON, soft_inpainting, tiled_diffusion
 from sfumato.server.a1111.schemas import Img2ImgRequest, Txt2ImgRequest
 from sfumato.server.a1111.scripts import IMG2IMG_SCRIPTS, TXT2IMG_SCRIPTS, image_script_fields, unknown_script
 from sfumato.server.submit import as_data_uri
@@ -96,7 +97,7 @@ def _sampler(name: str) -> tuple[str, str | None]:
     return sampler, schedule
 
 
-def _unsupported(payload: Txt2ImgRequest) -> None:
+def _unsupported(payload: Txt2ImgRequest, handled: tuple[str, ...] = ()) -> None:
     _unsupported_settings(payload)
     refiner = (payload.refiner_checkpoint or "").strip()
     if refiner and refiner.lower() != "none":
@@ -105,7 +106,11 @@ def _unsupported(payload: Txt2ImgRequest) -> None:
             "Leave refiner_checkpoint out (refiner_switch_at is then unused), or run the refiner as an "
             "img2img pass on the picture.",
         )
-    unknown = [name for name, value in payload.alwayson_scripts.items() if value not in (None, {}, [])]
+    unknown = [
+        name
+        for name, value in payload.alwayson_scripts.items()
+        if value not in (None, {}, []) and name.strip().lower() not in handled
+    ]
     if unknown:
         raise InvalidRequest(
             f"The always-on scripts {', '.join(map(repr, unknown))} are not available here.",
@@ -282,17 +287,19 @@ def _hires(payload: Txt2ImgRequest) -> dict[str, Any]:
 
 
 def txt2img_request(payload: Txt2ImgRequest) -> GenerationRequest:
-    _unsupported(payload)
+    _unsupported(payload, TXT2IMG_ALWAYSON)
     if payload.script_name:
         raise unknown_script(payload.script_name, TXT2IMG_SCRIPTS)
     fields = _base_fields(payload)
+    fields |= tiled_diffusion(payload.alwayson_scripts, init_size=None) or {}
+    soft_inpainting(payload.alwayson_scripts)  # checked; without a mask it changes nothing
     if payload.enable_hr:
         fields["hires"] = _hires(payload)
     return _build(fields)
 
 
 def img2img_request(payload: Img2ImgRequest) -> GenerationRequest:
-    _unsupported(payload)
+    _unsupported(payload, IMG2IMG_ALWAYSON)
     if payload.enable_hr:
         raise InvalidRequest("Hires fix (enable_hr) is for txt2img.", "Send enable_hr: false to img2img.")
     if not payload.init_images:
@@ -339,7 +346,23 @@ def img2img_request(payload: Img2ImgRequest) -> GenerationRequest:
             "inpaint_only_masked_padding": payload.inpaint_full_res_padding,
             "masked_content": INPAINTING_FILL[payload.inpainting_fill],
         }
+        # A1111 applies soft inpainting only where there is a mask to soften.
+        fields["soft_inpainting"] = soft_inpainting(payload.alwayson_scripts)
+    init = fields["init_image"]
+    tiling = tiled_diffusion(payload.alwayson_scripts, init_size=lambda: _size_of(init))
+    if tiling is not None and payload.script_name:
+        raise InvalidRequest(
+            f"Tiled diffusion together with the script {payload.script_name!r} is not supported.",
+            "Send one of them.",
+        )
+    fields |= tiling or {}
     return _build(fields)
+
+
+def _size_of(image: str) -> tuple[int, int]:
+    from sfumato.core.images import load_image
+
+    return load_image(image, "init image").size
 
 
 def echo_parameters(payload: Txt2ImgRequest) -> dict[str, Any]:
