@@ -72,4 +72,4 @@ def test_generate_tiled_and_inpaint_a_box_softly(
     outside[8:32, 8:32] = False
     assert np.array_equal(out[outside], original[outside]) and recipe["soft_inpainting"] is not None
     both = runner.invoke(app, [*args, "--mask", str(picture), *model])
-    assert both.exit_code == 1 and "no mask" in both.stderr
+    assert both.exit_code == 1 and "no mask" in json.loads(both.stdout)["error"]  # --json: errors as JSON
