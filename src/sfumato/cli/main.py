@@ -395,11 +395,13 @@ def _mount() -> None:
     from sfumato.cli.prompt import prompt_app
     from sfumato.cli.serve import serve
     from sfumato.cli.train import train_app
+    from sfumato.cli.video import video_app
 
     app.add_typer(archive_app, name="archive", help="Your pictures: list, search, show, rebuild the index.")
     app.add_typer(models_app, name="models")
     app.add_typer(prompt_app, name="prompt")
     app.add_typer(train_app, name="train")
+    app.add_typer(video_app, name="video")
     app.command()(serve)
 
 
