@@ -37,6 +37,8 @@ _SEMANTIC_REFUSALS = [
     ("POST /api/fix-crop", ["2xx", "404", "409", "422"]),
     # axis names are matched without case, and each axis's values must fit the field it varies
     ("POST /api/xyz", ["2xx", "404", "409", "422"]),
+    # the picture's bytes must decode as an image
+    ("POST /api/edit", ["2xx", "404", "422"]),
     # the video's bytes must decode as a video
     ("POST /api/video/keyframes", ["2xx", "404", "409", "422"]),
     ("POST /sdapi/v1/png-info", ["2xx", "422"]),

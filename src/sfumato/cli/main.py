@@ -389,6 +389,7 @@ def request_fields(values: dict[str, Any]) -> dict[str, Any]:
 
 def _mount() -> None:
     import sfumato.cli.canvas
+    import sfumato.cli.edit
     import sfumato.cli.xyz  # noqa: F401  (registers xyz on `app`)
     from sfumato.cli.archive import archive_app
     from sfumato.cli.models import models_app
