@@ -50,7 +50,7 @@ def edit_mask(
     """[1, 1, h, w] in {0, 1}: where the target's noise estimate differs most from the source's, on
     the inverted path's middle levels, smoothed and grown by one latent cell."""
     import torch
-    import torch.nn.functional as F
+    from torch.nn import functional
 
     levels = len(inversion_latents) - 1
     low, high = (max(1, round(share * levels)) for share in MASK_LEVELS)
@@ -59,12 +59,12 @@ def edit_mask(
         x = inversion_latents[level]
         change = (target(x, level) - source(x, level)).abs().mean(dim=1, keepdim=True)  # pyright: ignore[reportCallIssue]
         difference += change
-    difference = F.avg_pool2d(difference, 3, stride=1, padding=1, count_include_pad=False)
+    difference = functional.avg_pool2d(difference, 3, stride=1, padding=1, count_include_pad=False)
     peak = float(difference.max())
     if peak <= 0:
         return torch.zeros_like(difference)
     mask = (difference / peak >= threshold).float()
-    return F.max_pool2d(mask, 3, stride=1, padding=1)
+    return functional.max_pool2d(mask, 3, stride=1, padding=1)
 
 
 def edit(
@@ -82,8 +82,8 @@ def edit(
     """``region``: ``changed`` repaints where the prompts' predictions differ (the implicit mask),
     ``background`` everything but the objects that stand out from the picture's border colour;
     ``auto`` picks ``background`` when a changed word describes the background, else ``changed``."""
-    import torch.nn.functional as F
     from PIL import Image
+    from torch.nn import functional
 
     from sfumato.engine import inversion as inv
     from sfumato.engine.masks import keep_outside
@@ -125,7 +125,7 @@ def edit(
     latents = inv.regenerate_latents(inversion, guided, after_step=hold_outside)
     rendered = inv.latents_picture(components, latents)
     if keep is None:
-        pixels = F.interpolate(
+        pixels = functional.interpolate(
             mask, size=(original.height, original.width), mode="bilinear", align_corners=False
         )
         grey = Image.fromarray((pixels[0, 0].cpu().numpy() * 255).astype("uint8"), "L")
@@ -167,8 +167,8 @@ def background_mask(picture: Image.Image, factor: int) -> tuple[torch.Tensor, Im
     colour of the picture's border."""
     import numpy as np
     import torch
-    import torch.nn.functional as F
     from PIL import Image
+    from torch.nn import functional
 
     pixels = np.asarray(picture.convert("RGB"), dtype=np.float32)
     border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
@@ -179,5 +179,5 @@ def background_mask(picture: Image.Image, factor: int) -> tuple[torch.Tensor, Im
             "Use --region changed to repaint where the prompts differ.",
         )
     inside = torch.from_numpy(objects.astype(np.float32))[None, None]
-    whole_cells = -F.max_pool2d(-inside, factor)  # 1 where every pixel of the cell is object
+    whole_cells = -functional.max_pool2d(-inside, factor)  # 1 where every pixel of the cell is object
     return 1 - whole_cells, Image.fromarray(((~objects) * 255).astype(np.uint8), "L")

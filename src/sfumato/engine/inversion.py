@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sfumato.core.errors import InvalidRequest
 
@@ -68,7 +68,7 @@ def schedule(components: Components, steps: int) -> Schedule:
 
     if not 1 <= steps <= 1000:
         raise InvalidRequest(f"{steps} inversion steps is out of range.", "Use 1-1000 steps, e.g. 20.")
-    scheduler = DDIMScheduler.from_config(components.scheduler_config)
+    scheduler: Any = DDIMScheduler.from_config(components.scheduler_config)
     scheduler.set_timesteps(steps)
     timesteps = sorted(int(t) for t in scheduler.timesteps)
     alphas_cumprod = scheduler.alphas_cumprod
