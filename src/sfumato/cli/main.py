@@ -392,6 +392,7 @@ def _mount() -> None:
     import sfumato.cli.edit
     import sfumato.cli.xyz  # noqa: F401  (registers xyz on `app`)
     from sfumato.cli.archive import archive_app
+    from sfumato.cli.embeddings import embeddings_app
     from sfumato.cli.models import models_app
     from sfumato.cli.prompt import prompt_app
     from sfumato.cli.serve import serve
@@ -403,6 +404,7 @@ def _mount() -> None:
     app.add_typer(prompt_app, name="prompt")
     app.add_typer(train_app, name="train")
     app.add_typer(video_app, name="video")
+    app.add_typer(embeddings_app, name="embeddings")
     app.command()(serve)
 
 
