@@ -247,7 +247,12 @@ def default_folder(settings: Settings, source: Path) -> Path:
     import time
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return settings.outputs / "ebsynth" / f"{source.stem or 'clip'}-{stamp}"
+    base = settings.outputs / "ebsynth" / f"{source.stem or 'clip'}-{stamp}"
+    folder, count = base, 1
+    while folder.exists():  # two runs in one second
+        count += 1
+        folder = base.with_name(f"{base.name}-{count}")
+    return folder
 
 
 def run_keyframes(
