@@ -102,11 +102,13 @@ def _pictures(
 
     from sfumato.core.request import GenerationRequest
     from sfumato.engine.generate import generate
-    from sfumato.prompts.networks import FolderResolver
     from sfumato.training.diffusion import Example
 
     work.mkdir(parents=True, exist_ok=True)
-    resolve = FolderResolver([embedding.parent])
+
+    def resolve(kind: str, word: str) -> Path | None:
+        return embedding if kind == "embedding" and word in (name, name.lower()) else None
+
     examples = []
     for index in range(config.pictures):
         template = config.prompts[index % len(config.prompts)]
@@ -118,7 +120,13 @@ def _pictures(
                 steps=config.picture_steps,
                 cfg_scale=config.cfg_scale,
             )
-            picture = generate(source, request, resolve=resolve).images[0].image
+            made = generate(source, request, resolve=resolve).images[0]
+            if "TI hashes" not in made.extra:
+                raise InvalidRequest(
+                    f"The prompt {request.prompt!r} did not use the embedding on {source.info.name}.",
+                    "Check that the embedding fits the model it was made for (sfumato models list).",
+                )
+            picture = made.image
             temp = file.with_suffix(".tmp")
             picture.save(temp, format="PNG")
             temp.replace(file)
