@@ -42,22 +42,22 @@ def colour_seeds(components: Any, word: str, folder: Path, colour: str) -> int:
 
 @pytest.mark.slow
 def test_a_migrated_embedding_draws_its_colour_on_the_other_model(demo: Any, tmp_path: Path) -> None:
-    # The embedding: the first model's own vector for "purple", under a new word. (A textual inversion
-    # of the held-out pink did not learn it on the demo model in 250 steps, so the concept is a known one.)
-    vectors = initial_vectors(demo, "purple", 1)
-    save_embedding(tmp_path / "sfviolet.safetensors", "sfviolet", vectors, demo, 0)
+    # The embedding: the first model's own vector for "green" under a new word. (A textual inversion of
+    # the held-out pink drew purple on the demo model after 250 steps, so the concept is a known one.)
+    folder = tmp_path / "embeddings"  # prompts find embeddings in folders of that name
+    save_embedding(folder / "sfleaf.safetensors", "sfleaf", initial_vectors(demo, "green", 1), demo, 0)
     other = permuted_model(demo)
-    on_first = colour_seeds(demo, "sfviolet", tmp_path, "purple")
-    unmigrated = colour_seeds(other, "sfviolet", tmp_path, "purple")
+    on_first = colour_seeds(demo, "sfleaf", folder, "green")
+    unmigrated = colour_seeds(other, "sfleaf", folder, "green")
 
     migration = MigrationConfig(
         prompts=(PROMPT, "a {name} square on a black background"), pictures=16, steps=150
     )
-    migrated = migrate_embedding(demo, other, tmp_path / "sfviolet.safetensors", migration)
-    assert migrated.path == tmp_path / "sfviolet-sfumato-demo-b.safetensors"
-    on_second = colour_seeds(other, migrated.path.stem, tmp_path, "purple")
+    migrated = migrate_embedding(demo, other, folder / "sfleaf.safetensors", migration)
+    assert migrated.path == folder / "sfleaf-sfumato-demo-b.safetensors"
+    on_second = colour_seeds(other, migrated.path.stem, folder, "green")
     print(
-        f"purple on the first model {on_first}/6, unmigrated on the second {unmigrated}/6, migrated {on_second}/6"
+        f"green on the first model {on_first}/6, unmigrated on the second {unmigrated}/6, migrated {on_second}/6"
     )
     assert on_first >= 4 and on_second >= 4 and unmigrated < 4
 
