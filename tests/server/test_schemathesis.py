@@ -38,6 +38,10 @@ _SEMANTIC_REFUSALS = [
     ("POST /api/restore-faces", ["2xx", "404", "422"]),  # 404: no restorer file for the faces found
     # axis names are matched without case, and each axis's values must fit the field it varies
     ("POST /api/xyz", ["2xx", "404", "409", "422"]),
+    # the picture's bytes must decode as an image
+    ("POST /api/edit", ["2xx", "404", "422"]),
+    # the video's bytes must decode as a video
+    ("POST /api/video/keyframes", ["2xx", "404", "409", "422"]),
     ("POST /sdapi/v1/png-info", ["2xx", "422"]),
     # A1111's request schema is kept as A1111 publishes it: looser than what can be run (sizes, samplers)
     ("POST /sdapi/v1/txt2img", ["2xx", "404", "409", "422"]),

@@ -524,20 +524,25 @@ def request_fields(values: dict[str, Any]) -> dict[str, Any]:
 
 def _mount() -> None:
     import sfumato.cli.canvas
+    import sfumato.cli.edit
     import sfumato.cli.faces
     import sfumato.cli.xyz  # noqa: F401  (registers xyz on `app`)
     from sfumato.cli.archive import archive_app
     from sfumato.cli.config import config
+    from sfumato.cli.embeddings import embeddings_app
     from sfumato.cli.info import info
     from sfumato.cli.models import models_app
     from sfumato.cli.prompt import prompt_app
     from sfumato.cli.serve import serve
     from sfumato.cli.train import train_app
+    from sfumato.cli.video import video_app
 
     app.add_typer(archive_app, name="archive", help="Your pictures: list, search, show, rebuild the index.")
     app.add_typer(models_app, name="models")
     app.add_typer(prompt_app, name="prompt")
     app.add_typer(train_app, name="train")
+    app.add_typer(video_app, name="video")
+    app.add_typer(embeddings_app, name="embeddings")
     app.command()(serve)
     app.command()(info)
     app.command()(config)

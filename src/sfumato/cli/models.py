@@ -16,6 +16,7 @@ from sfumato.core.errors import SfumatoError
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from sfumato.models.compatibility import Compatibility
     from sfumato.models.library import ProgressCallback
 
 models_app = typer.Typer(help="Your model files: list, add folders, identify, convert.", no_args_is_help=True)
@@ -96,15 +97,34 @@ def list_models(
             )
             on_file = _hash_progress(progress)
         entries = library.entries(identify=True, hash=hash_files, progress=on_file)
+    from sfumato.models.compatibility import compatibility
+
+    fit = {(c.kind, c.name): c for c in compatibility(entries)}
     if json_output:
-        print_json([e.to_json() for e in entries])
+        print_json([e.to_json() | _fits_json(fit.get((e.kind, e.name))) for e in entries])
         return
-    table = Table("name", "kind", "architecture", "size", "hash")
+    table = Table("name", "kind", "architecture", "size", "hash", "fits")
     for e in entries:
-        table.add_row(e.name, e.kind, e.architecture or "?", _human(e.size), e.hash or "")
+        found = fit.get((e.kind, e.name))
+        architecture = e.architecture or (found.family if found else "?")
+        table.add_row(e.name, e.kind, architecture, _human(e.size), e.hash or "", _fits_text(found))
     from rich.console import Console
 
     Console().print(table)
+
+
+def _fits_json(found: Compatibility | None) -> dict[str, object]:
+    if found is None:
+        return {}
+    return {"made_for": found.family, "fits": list(found.models), "problem": found.problem or None}
+
+
+def _fits_text(found: Compatibility | None) -> str:
+    if found is None:
+        return ""
+    if found.problem:
+        return f"unreadable: {found.problem}"
+    return ", ".join(found.models) if found.models else "none of your models"
 
 
 @models_app.command("add-folder")

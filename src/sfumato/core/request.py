@@ -384,6 +384,16 @@ class GenerationRequest(BaseModel):
     anatomy_gate: AnatomyGate | None = Field(
         default=None, description="Re-render pictures a plausibility check rejects (off by default)."
     )
+    frozen_noise: bool = Field(
+        default=False,
+        description="Every picture of the job draws the seed's own noise (not seed + i): the same "
+        "starting noise and img2img encode noise, e.g. for consistent video keyframes.",
+    )
+    noise_per_position: bool = Field(
+        default=False,
+        description="Noise anchored to latent positions, so pictures of different sizes share it "
+        "where they overlap (top-left aligned).",
+    )
     model: str | None = None
     vae: str | None = None
     aesthetic_score: float = Field(

@@ -17,7 +17,7 @@ from sfumato.engine.hires import HiresPlan, plan_hires, second_pass, upscale
 from sfumato.engine.inputs import StartingPictures, starting_pictures
 from sfumato.engine.loop import AfterStep, NoisePredictor, OnStep, denoise
 from sfumato.engine.samplers import make_scheduler, partway_timesteps, resolve_schedule, step_options
-from sfumato.engine.seeds import batch_noise, image_seed, randn_like_images, resolve_seed
+from sfumato.engine.seeds import ImageNoise, batch_noise, image_seed, resolve_seed
 from sfumato.engine.tiled_vae import should_tile
 
 if TYPE_CHECKING:
@@ -49,8 +49,8 @@ class Plan:
             update={
                 "width": self.width,
                 "height": self.height,
-                "seed": image_seed(self.seed, index),
-                "variation_seed": image_seed(self.variation_seed, index),
+                "seed": image_seed(self.seed, 0 if self.request.frozen_noise else index),
+                "variation_seed": image_seed(self.variation_seed, 0 if self.request.frozen_noise else index),
                 "batch_size": 1,
                 "batch_count": 1,
                 "fix_crop": False,  # the fix is a picture of its own, with its own recipe
@@ -362,7 +362,14 @@ def _run_batch(
     shape = (4, job.height // factor, job.width // factor)
     first = batch * request.batch_size
     noises = batch_noise(
-        shape, job.seed, job.variation_seed, request.variation_strength, first, request.batch_size
+        shape,
+        job.seed,
+        job.variation_seed,
+        request.variation_strength,
+        first,
+        request.batch_size,
+        frozen=request.frozen_noise,
+        per_position=request.noise_per_position,
     )
     generators = [n.generator for n in noises]
     noise = torch.cat([n.noise for n in noises]).to(device)
@@ -381,7 +388,7 @@ def _run_batch(
     if start.mean is None or start.std is None:
         latents = noise * scheduler.init_noise_sigma
     else:
-        init = _init_latents(components, start, generators, start.masked_content)
+        init = _init_latents(components, start, noises, start.masked_content)
         latents = scheduler.add_noise(init, noise, timesteps[:1].repeat(noise.shape[0]))
         if start.latent_mask is not None and start.soft is not None:
             from sfumato.engine.soft_inpaint import soft_blend
@@ -453,15 +460,17 @@ def _run_batch(
 
 
 def _init_latents(
-    components: Components, start: _Start, generators: list[torch.Generator], masked_content: str
+    components: Components, start: _Start, noises: list[ImageNoise], masked_content: str
 ) -> torch.Tensor:
     """Each picture's own sample of the init picture's latents, with the masked area prepared."""
+    import torch
+
     assert start.mean is not None and start.std is not None
-    eps = randn_like_images((len(generators), *start.mean.shape[1:]), generators).to(start.mean.device)
+    eps = torch.cat([n.draw(tuple(start.mean.shape)) for n in noises]).to(start.mean.device)
     init = lat.scale_latents(components, start.mean + start.std * eps)
     mask = start.latent_mask
     if mask is not None and masked_content == "latent noise":
-        fresh = randn_like_images(tuple(init.shape), generators).to(init.device)
+        fresh = torch.cat([n.draw(tuple(init.shape)) for n in noises]).to(init.device)
         init = init * (1 - mask) + fresh * mask
     elif mask is not None and masked_content == "latent nothing":
         init = init * (1 - mask)

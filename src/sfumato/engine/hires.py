@@ -127,7 +127,14 @@ def second_pass(
     factor = components.vae_scale_factor
     shape = (4, plan.height // factor, plan.width // factor)
     noises = batch_noise(
-        shape, request.seed, request.variation_seed, request.variation_strength, first_index, init.shape[0]
+        shape,
+        request.seed,
+        request.variation_seed,
+        request.variation_strength,
+        first_index,
+        init.shape[0],
+        frozen=request.frozen_noise,
+        per_position=request.noise_per_position,
     )
     noise = torch.cat([n.noise for n in noises]).to(init.device)
     scheduler: Any = make_scheduler(plan.sampler, request.schedule_type, components.scheduler_config)

@@ -42,20 +42,75 @@ class ImageNoise:
 
     noise: torch.Tensor  # [1, C, H, W] float32 on the CPU
     generator: torch.Generator
+    seed: int = 0
+    per_position: bool = False  # later draws anchored to latent positions too (see positional_noise)
+    _draws: int = 0
+
+    def draw(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """The picture's next random draw of ``shape`` ([C, H, W] or [1, C, H, W]), float32 on the CPU:
+        the VAE sample of an init picture (img2img's encode noise), fresh masked latents."""
+        import torch
+
+        self._draws += 1
+        if self.per_position:
+            channels, height, width = shape[-3:]
+            return positional_noise((channels, height, width), self.seed, stream=self._draws)[None]
+        return torch.randn((1, *shape[-3:]), generator=self.generator, dtype=torch.float32)
 
 
 def image_noise(
-    shape: tuple[int, int, int], seed: int, variation_seed: int | None = None, variation_strength: float = 0.0
+    shape: tuple[int, int, int],
+    seed: int,
+    variation_seed: int | None = None,
+    variation_strength: float = 0.0,
+    *,
+    per_position: bool = False,
 ) -> ImageNoise:
-    """Starting noise for one picture; with a variation, slerped towards the variation seed's noise."""
+    """Starting noise for one picture; with a variation, slerped towards the variation seed's noise.
+
+    ``per_position``: every latent position gets noise of its own from the seed, whatever the
+    picture's size, so frames of different sizes share the noise where they overlap (top-left aligned).
+    """
     import torch
 
     generator = torch.Generator("cpu").manual_seed(seed)
-    noise = torch.randn((1, *shape), generator=generator, dtype=torch.float32)
+    if per_position:
+        noise = positional_noise(shape, seed)[None]
+    else:
+        noise = torch.randn((1, *shape), generator=generator, dtype=torch.float32)
     if variation_seed is not None and variation_strength > 0:
-        other = torch.randn((1, *shape), generator=torch.Generator("cpu").manual_seed(variation_seed))
+        if per_position:
+            other = positional_noise(shape, variation_seed)[None]
+        else:
+            other = torch.randn((1, *shape), generator=torch.Generator("cpu").manual_seed(variation_seed))
         noise = slerp(noise, other, variation_strength)
-    return ImageNoise(noise, generator)
+    return ImageNoise(noise, generator, seed=seed, per_position=per_position)
+
+
+POSITION_TILE = 8  # latent cells per side of one independently seeded block of positional noise
+
+
+def positional_noise(shape: tuple[int, int, int], seed: int, stream: int = 0) -> torch.Tensor:
+    """[C, H, W] noise where the value at (c, y, x) depends only on the seed, the stream and (y, x).
+
+    Drawn in blocks of POSITION_TILE² cells, each from its own generator seeded by a hash of
+    (seed, stream, block row, block column), so any size is a crop of one infinite noise field.
+    """
+    import hashlib
+
+    import torch
+
+    channels, height, width = shape
+    tile = POSITION_TILE
+    rows, cols = -(-height // tile), -(-width // tile)
+    field = torch.empty((channels, rows * tile, cols * tile), dtype=torch.float32)
+    for row in range(rows):
+        for col in range(cols):
+            digest = hashlib.blake2b(f"{seed}:{stream}:{row}:{col}".encode(), digest_size=8).digest()
+            generator = torch.Generator("cpu").manual_seed(int.from_bytes(digest) >> 1)
+            block = torch.randn((channels, tile, tile), generator=generator, dtype=torch.float32)
+            field[:, row * tile : (row + 1) * tile, col * tile : (col + 1) * tile] = block
+    return field[:, :height, :width].contiguous()
 
 
 def batch_noise(
@@ -65,11 +120,22 @@ def batch_noise(
     variation_strength: float,
     first: int,
     count: int,
+    *,
+    frozen: bool = False,
+    per_position: bool = False,
 ) -> list[ImageNoise]:
-    """The noise of pictures ``first`` .. ``first + count - 1`` of a job: picture i has seed + i."""
+    """The noise of pictures ``first`` .. ``first + count - 1`` of a job: picture i has seed + i.
+
+    ``frozen``: every picture draws picture 0's noise (seed + 0), the starting noise and every later
+    draw (img2img's encode noise) alike, so only the init pictures tell the pictures apart.
+    """
     return [
         image_noise(
-            shape, image_seed(seed, first + k), image_seed(variation_seed, first + k), variation_strength
+            shape,
+            image_seed(seed, 0 if frozen else first + k),
+            image_seed(variation_seed, 0 if frozen else first + k),
+            variation_strength,
+            per_position=per_position,
         )
         for k in range(count)
     ]

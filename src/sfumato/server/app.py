@@ -14,7 +14,16 @@ from sfumato.core.settings import Settings
 from sfumato.jobs.queue import JobQueue
 from sfumato.jobs.store_sqlite import SqliteJobStore
 from sfumato.jobs.worker import RunFunction
-from sfumato.server import api, archive_routes, errors, face_routes, xyz_routes
+from sfumato.server import (
+    api,
+    archive_routes,
+    compatibility_routes,
+    edit_routes,
+    errors,
+    face_routes,
+    video_routes,
+    xyz_routes,
+)
 from sfumato.server.a1111 import routes as a1111_routes
 from sfumato.server.a1111 import routes_more as a1111_more
 from sfumato.server.catalog import ModelCatalog
@@ -81,6 +90,9 @@ def create_app(
     app.include_router(archive_routes.build_router())
     app.include_router(xyz_routes.build_router())
     app.include_router(face_routes.build_router())
+    app.include_router(video_routes.build_router())
+    app.include_router(edit_routes.build_router())
+    app.include_router(compatibility_routes.build_router())
     app.include_router(a1111_routes.build_router())
     app.include_router(a1111_more.build_router())
     if config.cors_origins:

@@ -86,10 +86,12 @@ def train_textual_inversion(
     examples: Sequence[Example],
     config: TextualInversionConfig,
     folder: Path,
+    start: torch.Tensor | None = None,
 ) -> TrainedEmbedding:
     """Train an embedding for ``config.name`` and save it as ``folder/<name>.safetensors``.
 
-    Each example's caption must contain the name. Checkpoints (for resuming) go to
+    Each example's caption must contain the name. ``start`` replaces the vectors of ``init_text``
+    (``config.vectors`` of them, as wide as the model's). Checkpoints (for resuming) go to
     ``folder/<name>.training/``; the model is left exactly as it was.
     """
     import torch
@@ -97,7 +99,9 @@ def train_textual_inversion(
     check_trainable(components, "Textual inversion")
     _check_examples(examples, config.name)
     latents = encode_pictures(components, [example.image for example in examples])
-    module = _vectors_module(initial_vectors(components, config.init_text, config.vectors))
+    if start is None:
+        start = initial_vectors(components, config.init_text, config.vectors)
+    module = _vectors_module(start)
     loss = DenoisingLoss(components)
 
     def loss_fn(step: int) -> tuple[torch.Tensor, dict[str, float]]:
