@@ -1,0 +1,61 @@
+"""Starting the studio: settings, the queue with its worker, the window."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sfumato.core.settings import Settings
+from sfumato.jobs.worker import RunFunction
+
+ICON = Path(__file__).parent / "resources" / "sfumato-studio.svg"
+
+
+def build_window(settings: Settings, run: RunFunction | None = None):
+    """The window over a started queue; ``run`` replaces the engine (tests)."""
+    from sfumato.desktop.model.frame import Frame
+    from sfumato.desktop.model.preferences import apply_preferences, load_preferences
+    from sfumato.desktop.model.studio import Studio
+    from sfumato.desktop.ui.jobs_bridge import JobsBridge, studio_queue
+    from sfumato.desktop.ui.window import StudioWindow
+
+    preferences = load_preferences(settings)
+    settings = apply_preferences(settings, preferences)
+    studio = Studio(settings.outputs)
+    if preferences.frame_side:
+        studio.frame = Frame(0, 0, preferences.frame_side, preferences.frame_side)
+    studio.prompt.model = preferences.model
+    bridge = JobsBridge(studio_queue(settings, run), studio.jobs)
+    window = StudioWindow(settings, bridge, studio)
+    bridge.start()
+    return window
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from sfumato.core.errors import SfumatoError
+
+    args = list(sys.argv if argv is None else argv)
+    app = QApplication.instance() or QApplication(args)
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Sfumato Studio")
+    app.setDesktopFileName("sfumato-studio")
+    app.setWindowIcon(QIcon(str(ICON)))
+    try:
+        window = build_window(Settings())
+    except SfumatoError as error:
+        from PySide6.QtWidgets import QMessageBox
+
+        QMessageBox.critical(None, "Sfumato Studio", str(error))
+        return 1
+    for path in args[1:]:
+        window.open_path(Path(path))
+    window.show()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""A run function without a model: flat pictures in the request's size, saved to the archive,
+with progress and previews, and a gate the test opens."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from sfumato.core.events import CancelToken, ProgressCallback, StepProgress
+from sfumato.core.request import GenerationRequest
+from sfumato.core.result import GeneratedImage, ModelInfo
+from sfumato.core.settings import Settings
+from sfumato.jobs.model import SavedImage
+
+COLOURS = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40)]
+
+
+class StudioFakeRun:
+    def __init__(self, outputs: Path) -> None:
+        self.outputs = outputs
+        self.gate = threading.Event()
+        self.gate.set()
+        self.requests: list[GenerationRequest] = []
+
+    def __call__(
+        self, request: GenerationRequest, *, on_progress: ProgressCallback, cancel: CancelToken
+    ) -> Sequence[SavedImage]:
+        from sfumato.archive.index import Archive
+        from sfumato.core.images import load_image
+
+        self.requests.append(request)
+        size = (request.width or 96, request.height or 96)
+        if request.outpaint is not None and request.init_image is not None:
+            width, height, _, _ = request.outpaint.canvas(load_image(request.init_image, "init").size)
+            size = (width, height)
+        for step in range(1, request.steps + 1):
+            while not self.gate.wait(0.02):
+                cancel.raise_if_cancelled()
+            cancel.raise_if_cancelled()
+            preview = Image.new("RGB", (24, 24), (step * 12 % 256, 90, 30))
+            on_progress(StepProgress(step, request.steps, 0, 1, preview))
+        archive = Archive(Settings())
+        saved = []
+        for index in range(request.batch_size):
+            recipe = request.model_copy(
+                update={"seed": index, "batch_size": 1, "init_image": None, "mask": None, "outpaint": None}
+            )
+            item = GeneratedImage(Image.new("RGB", size, COLOURS[index % 4]), recipe, ModelInfo(name="fake"))
+            record = archive.save(item)
+            saved.append(SavedImage(path=record.path, infotext=record.parameters, recipe=recipe))
+        return saved
