@@ -75,7 +75,7 @@ class PromptState:
         self.update(steps=preset.steps, sampler=preset.sampler, schedule_type=preset.schedule_type)
 
     def request_fields(self) -> dict[str, Any]:
-        values = {name: value for name, value in asdict(self).items() if not name.startswith("_")}
+        values = {name: getattr(self, name) for name in _FIELDS}
         if values["model"] is None:
             del values["model"]
         return values
@@ -104,4 +104,4 @@ def matching_preset(presets: tuple[P, ...], state: PromptState) -> P | None:
     return None
 
 
-_FIELDS = {f.name for f in fields(PromptState)}
+_FIELDS = [f.name for f in fields(PromptState) if not f.name.startswith("_")]
