@@ -24,6 +24,7 @@ class StudioFakeRun:
         self.gate = threading.Event()
         self.gate.set()
         self.requests: list[GenerationRequest] = []
+        self.hold_at: int | None = None  # the step before which the fake closes its gate and waits
 
     def __call__(
         self, request: GenerationRequest, *, on_progress: ProgressCallback, cancel: CancelToken
@@ -37,6 +38,8 @@ class StudioFakeRun:
             width, height, _, _ = request.outpaint.canvas(load_image(request.init_image, "init").size)
             size = (width, height)
         for step in range(1, request.steps + 1):
+            if step == self.hold_at:
+                self.gate.clear()
             while not self.gate.wait(0.02):
                 cancel.raise_if_cancelled()
             cancel.raise_if_cancelled()

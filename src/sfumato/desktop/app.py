@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sfumato.core.settings import Settings
+from sfumato.jobs.warm_up import import_engine
 from sfumato.jobs.worker import RunFunction
 
 ICON = Path(__file__).parent / "resources" / "sfumato-studio.svg"
@@ -44,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("Sfumato Studio")
     app.setDesktopFileName("sfumato-studio")
     app.setWindowIcon(QIcon(str(ICON)))
+    splash = _splash()
+    import_engine()
     try:
         window = build_window(Settings())
     except SfumatoError as error:
@@ -54,7 +57,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in args[1:]:
         window.open_path(Path(path))
     window.show()
+    splash.finish(window)
     return app.exec()
+
+
+def _splash():
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QColor, QPixmap
+    from PySide6.QtWidgets import QApplication, QSplashScreen
+
+    pixmap = QPixmap(420, 160)
+    pixmap.fill(QColor(40, 40, 46))
+    splash = QSplashScreen(pixmap)
+    splash.showMessage(
+        "Sfumato Studio\n\nLoading the engine…", Qt.AlignmentFlag.AlignCenter, QColor(230, 230, 230)
+    )
+    splash.show()
+    QApplication.processEvents()
+    return splash
 
 
 if __name__ == "__main__":
