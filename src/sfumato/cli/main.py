@@ -394,6 +394,7 @@ def _mount() -> None:
     from sfumato.cli.models import models_app
     from sfumato.cli.prompt import prompt_app
     from sfumato.cli.serve import serve
+    from sfumato.cli.studio import studio
     from sfumato.cli.train import train_app
 
     app.add_typer(archive_app, name="archive", help="Your pictures: list, search, show, rebuild the index.")
@@ -401,6 +402,7 @@ def _mount() -> None:
     app.add_typer(prompt_app, name="prompt")
     app.add_typer(train_app, name="train")
     app.command()(serve)
+    app.command()(studio)
 
 
 _mount()

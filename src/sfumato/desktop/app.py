@@ -33,14 +33,14 @@ def build_window(settings: Settings, run: RunFunction | None = None):
     return window
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def open_studio(files: Sequence[str] = ()):
+    """The application set up and the window shown with ``files`` open; None when it cannot start."""
     from PySide6.QtGui import QIcon
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QMessageBox
 
     from sfumato.core.errors import SfumatoError
 
-    args = list(sys.argv if argv is None else argv)
-    app = QApplication.instance() or QApplication(args)
+    app = QApplication.instance() or QApplication(["sfumato-studio"])
     assert isinstance(app, QApplication)
     app.setApplicationName("Sfumato Studio")
     app.setDesktopFileName("sfumato-studio")
@@ -50,15 +50,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         window = build_window(Settings())
     except SfumatoError as error:
-        from PySide6.QtWidgets import QMessageBox
-
+        splash.close()
         QMessageBox.critical(None, "Sfumato Studio", str(error))
-        return 1
-    for path in args[1:]:
+        return None
+    for path in files:
         window.open_path(Path(path))
     window.show()
     splash.finish(window)
-    return app.exec()
+    return window
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from PySide6.QtWidgets import QApplication
+
+    args = list(sys.argv if argv is None else argv)
+    QApplication.instance() or QApplication(args)
+    window = open_studio(args[1:])
+    return QApplication.exec() if window is not None else 1
 
 
 def _splash():
