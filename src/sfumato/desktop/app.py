@@ -64,9 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     args = list(sys.argv if argv is None else argv)
-    QApplication.instance() or QApplication(args)
+    app = QApplication.instance() or QApplication(args)
     window = open_studio(args[1:])
-    return QApplication.exec() if window is not None else 1
+    return app.exec() if window is not None else 1
 
 
 def _splash():

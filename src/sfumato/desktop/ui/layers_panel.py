@@ -78,9 +78,9 @@ class LayersPanel(QWidget):
                     self.list.setCurrentItem(item)
             active = self.studio.active()
             self.opacity.setEnabled(active is not None)
-            if active is not None:
-                self.opacity.setValue(round(active.opacity * 100))
-                self.opacity_label.setText(f"Opacity {round(active.opacity * 100)}%")
+            percent = round(active.opacity * 100) if active is not None else 100
+            self.opacity.setValue(percent)
+            self.opacity_label.setText(f"Opacity {percent}%")
         finally:
             self._syncing = False
 

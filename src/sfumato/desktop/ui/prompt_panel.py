@@ -118,7 +118,8 @@ class PromptPanel(QWidget):
         self.negative.textChanged.connect(lambda: self._set(negative_prompt=self.negative.toPlainText()))
 
         # the weight editor
-        self.weight_label = QLabel("Weight of the selected words: 1.00")
+        self.weight_label = QLabel("Weight: select words, then drag or press Ctrl+↑/↓")
+        self.weight_label.setWordWrap(True)
         self.weight = QSlider(Qt.Orientation.Horizontal)
         self.weight.setRange(round(MIN_WEIGHT * SLIDER_SCALE), round(MAX_WEIGHT * SLIDER_SCALE))
         self.weight.setSingleStep(5)
@@ -246,8 +247,11 @@ class PromptPanel(QWidget):
             self.weight.setValue(round(found.weight * SLIDER_SCALE))
         finally:
             self._syncing = False
-        shown = f"“{phrase}”" if phrase else "the selected words"
-        self.weight_label.setText(f"Weight of {shown[:40]}: {found.weight:.2f}")
+        start, end = self.prompt.selection()
+        if start == end and found.weight == 1:
+            self.weight_label.setText("Weight: select words, then drag or press Ctrl+↑/↓")
+        else:
+            self.weight_label.setText(f"Weight of “{phrase[:40]}”: {found.weight:.2f}")
 
     def _weight_moved(self, value: int) -> None:
         if self._syncing:

@@ -306,12 +306,13 @@ class StudioWindow(QMainWindow):
 
     def _on_job(self, job_id: str) -> None:
         view = self.studio.jobs.jobs[job_id]
-        if (
-            view.state == "finished"
-            and self.studio.jobs.variants is not None
-            and self.studio.jobs.variants.job_id == job_id
-        ):
+        variants = self.studio.jobs.variants
+        if view.state == "finished" and variants is not None and variants.job_id == job_id:
             self.studio.changed("variants")
+            self.tell(
+                f"Done: {len(variants.pictures)} variant(s) in the frame. Step through them with Ctrl+← / "
+                "Ctrl+→, keep one with Ctrl+Shift+Enter (Apply), or press Escape."
+            )
         elif view.state == "failed":
             self.tell(f"The job failed: {view.message}")
 
