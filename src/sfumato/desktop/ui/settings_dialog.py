@@ -25,6 +25,7 @@ from sfumato.desktop.model.preferences import Preferences, load_preferences, sav
 from sfumato.desktop.model.studio import Studio
 
 BUILT_IN = "Built-in demo model (96×96 shapes)"
+BUILTIN_NAME = "sfumato-demo"  # models/loading.py's BUILTIN_MODEL, without importing the loader
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -82,7 +83,8 @@ class SettingsDialog(QDialog):
         self.model.clear()
         self.model.addItem(BUILT_IN, (None, None))
         for name, title, architecture in entries:
-            self.model.addItem(title, (name, architecture))
+            if name != BUILTIN_NAME:  # listed first, in words
+                self.model.addItem(title, (name, architecture))
         current = self.studio.prompt.model
         for index in range(self.model.count()):
             if self.model.itemData(index)[0] == current:

@@ -290,13 +290,23 @@ class StudioWindow(QMainWindow):
         self.undo.push(AddLayer(self.studio.document, layer, text="Apply variant"))
         self.studio.set_active(layer.id)
         self.studio.discard_variants()
+        self.tell(f"Kept the variant as the layer {layer.name}.")
         return layer
 
     def _count(self, kind: LayerKind) -> int:
         return sum(layer.kind is kind for layer in self.studio.document.layers)
 
     def _on_studio(self, what: str) -> None:
-        if what == "variants":
+        if what == "tool":
+            self.actions_by_name[f"tool_{self.studio.tool.value}"].setChecked(True)
+        elif what == "frame":
+            text = f"{self.studio.frame.width}×{self.studio.frame.height}"
+            if self.frame_size.findText(text) < 0:
+                self.frame_size.addItem(text)
+            self.frame_size.blockSignals(True)
+            self.frame_size.setCurrentText(text)
+            self.frame_size.blockSignals(False)
+        elif what == "variants":
             variants = self.studio.jobs.variants
             self.variant_label.setText(
                 f"Variant {variants.index + 1} of {len(variants.pictures)} — Ctrl+←/→ to step, Ctrl+Shift+Enter to apply"
