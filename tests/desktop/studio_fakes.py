@@ -4,8 +4,11 @@ with progress and previews, and a gate the test opens."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -19,8 +22,9 @@ COLOURS = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40)]
 
 
 class StudioFakeRun:
-    def __init__(self, outputs: Path) -> None:
+    def __init__(self, outputs: Path, settings: Settings | None = None) -> None:
         self.outputs = outputs
+        self.settings = settings  # whose archive the pictures go to; None = the environment's
         self.gate = threading.Event()
         self.gate.set()
         self.requests: list[GenerationRequest] = []
@@ -45,7 +49,7 @@ class StudioFakeRun:
             cancel.raise_if_cancelled()
             preview = Image.new("RGB", (24, 24), (step * 12 % 256, 90, 30))
             on_progress(StepProgress(step, request.steps, 0, 1, preview))
-        archive = Archive(Settings())
+        archive = Archive(self.settings or Settings())
         saved = []
         for index in range(request.batch_size):
             recipe = request.model_copy(
@@ -55,3 +59,28 @@ class StudioFakeRun:
             record = archive.save(item)
             saved.append(SavedImage(path=record.path, infotext=record.parameters, recipe=recipe))
         return saved
+
+
+@contextmanager
+def live_server(app: Any) -> Iterator[str]:
+    """A real `sfumato serve` app on a free loopback port, in a thread."""
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)

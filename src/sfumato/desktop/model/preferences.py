@@ -1,5 +1,5 @@
-"""The studio's own choices, kept in ``<data_dir>/studio.json``: the model, the output folder and
-the device, applied over the settings at start (the model at once)."""
+"""The studio's own choices, kept in ``<data_dir>/studio.json``: the model, the output folder, the
+device and a remote server, applied over the settings at start (the model at once)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ class Preferences(BaseModel):
     output_dir: Path | None = None
     device: str | None = None
     frame_side: int | None = None
+    remote_url: str | None = None  # another machine's `sfumato serve`; None = the engine in this process
+    remote_token: str | None = None
 
 
 def preferences_path(settings: Settings) -> Path:

@@ -50,7 +50,12 @@ class SettingsDialog(QDialog):
         self.device = QComboBox()
         self.device.addItems(list(DEVICES))
         self.device.setCurrentText(settings.device if settings.device in DEVICES else "auto")
-        self.note = QLabel("The output folder and device take effect at the next start.")
+        self.remote_url = QLineEdit(self.preferences.remote_url or "")
+        self.remote_url.setPlaceholderText("empty: this computer; else e.g. http://gpu-box:7860")
+        self.remote_token = QLineEdit(self.preferences.remote_token or "")
+        self.remote_token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.remote_token.setPlaceholderText("the token `sfumato serve --new-token` printed")
+        self.note = QLabel("The output folder, device and server take effect at the next start.")
         self.note.setWordWrap(True)
         model_row = QHBoxLayout()
         model_row.addWidget(self.model, 1)
@@ -67,6 +72,8 @@ class SettingsDialog(QDialog):
         form.addRow("Model", model_row)
         form.addRow("Output folder", output_row)
         form.addRow("Device", self.device)
+        form.addRow("Remote server", self.remote_url)
+        form.addRow("Server token", self.remote_token)
         form.addRow(self.note)
         form.addRow(buttons)
         self._hashed = _Hashed(self)
@@ -111,6 +118,8 @@ class SettingsDialog(QDialog):
             output_dir=output,
             device=self.device.currentText(),
             frame_side=side,
+            remote_url=self.remote_url.text().strip() or None,
+            remote_token=self.remote_token.text().strip() or None,
         )
         save_preferences(self.settings, preferences)
         super().accept()
