@@ -33,7 +33,7 @@ def server(tmp_path: Path) -> Any:
 def test_a_frame_job_runs_on_the_remote_server_and_its_pictures_come_home(server: Any, qtbot: Any) -> None:
     from sfumato.desktop.app import build_window
 
-    url, server_settings, run = server
+    url, _, run = server
     settings = Settings()
     save_preferences(settings, Preferences(remote_url=url, remote_token=TOKEN))
     window = build_window(settings)
