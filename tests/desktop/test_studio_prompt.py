@@ -153,3 +153,38 @@ def test_a_recipe_fills_the_panel(qtbot: Any) -> None:
         5.5,
         42,
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a red <lora:in", ("lora", "in", 12)),
+        ("a red <lora:", ("lora", "", 12)),
+        ("a photo in ink-st", ("embedding", "ink-st", 11)),
+        ("a (red:1.", None),
+        ("a", None),
+    ],
+)
+def test_what_the_prompt_offers_to_complete(text: str, expected: tuple[str, str, int] | None) -> None:
+    from sfumato.desktop.model.completion import completion_at
+
+    found = completion_at(text, len(text))
+    assert (None if found is None else (found.kind, found.prefix, found.start)) == expected
+
+
+def test_typing_offers_lora_and_embedding_names_from_the_library(qtbot: Any) -> None:
+    names = {"lora": ["inkwash", "detail-tweaker"], "embedding": ["easynegative"]}
+    panel = PromptPanel(PromptState(), lambda kind: names.get(kind, []))
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.prompt.setFocus()
+    QTest.keyClicks(panel.prompt, "a red circle <lora:in")
+    completer = panel.prompt.completer
+    assert panel.prompt.popup().isVisible() and completer.currentCompletion() == "inkwash"
+    panel.prompt.insert_completion("inkwash")
+    assert panel.prompt.toPlainText() == "a red circle <lora:inkwash:1>"
+    assert panel.state.prompt == "a red circle <lora:inkwash:1>"
+    QTest.keyClicks(panel.negative, "eas")
+    assert panel.negative.popup().isVisible()
+    panel.negative.insert_completion("easynegative")
+    assert panel.negative.toPlainText() == "easynegative"

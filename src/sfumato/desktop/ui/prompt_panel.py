@@ -3,7 +3,9 @@ negative prompt, "imagination" and "time vs quality" presets over the real numbe
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from collections.abc import Callable
+
+from PySide6.QtCore import QStringListModel, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -14,7 +16,9 @@ from PySide6.QtGui import (
     QTextDocument,
 )
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
+    QCompleter,
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
@@ -29,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from sfumato.core.request import SAMPLERS, SCHEDULE_TYPES
+from sfumato.desktop.model.completion import Completion, complete, completion_at
 from sfumato.desktop.model.highlight import highlight_spans
 from sfumato.desktop.model.prompt import IMAGINATION, QUALITY, PromptState, matching_preset
 from sfumato.desktop.model.weights import (
@@ -69,13 +74,57 @@ class PromptHighlighter(QSyntaxHighlighter):
 
 
 class PromptEdit(QPlainTextEdit):
-    """Ctrl+Up / Ctrl+Down change the weight of the selected words (or the word at the cursor)."""
+    """Ctrl+Up / Ctrl+Down change the weight of the selected words (or the word at the cursor);
+    LoRA and embedding names from the model library are offered as they are typed."""
 
-    def __init__(self, placeholder: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, placeholder: str, names: Callable[[str], list[str]] | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setPlaceholderText(placeholder)
         self.highlighter = PromptHighlighter(self.document())
         self.setTabChangesFocus(True)
+        self.names = names or (lambda kind: [])
+        self.completer = QCompleter([], self)
+        self.completer.setWidget(self)
+        self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.completer.activated.connect(self.insert_completion)
+        self._completing: Completion | None = None
+
+    def popup(self) -> QAbstractItemView:
+        popup = self.completer.popup()
+        assert popup is not None  # a completer always has its list
+        return popup
+
+    def offer_completions(self) -> None:
+        cursor = self.textCursor().position()
+        found = completion_at(self.toPlainText(), cursor)
+        names = self.names(found.kind) if found is not None else []
+        matching = [n for n in names if found is not None and n.lower().startswith(found.prefix.lower())]
+        if found is None or not matching or (found.kind == "embedding" and matching == [found.prefix]):
+            self._completing = None
+            self.popup().hide()
+            return
+        self._completing = found
+        self.completer.setModel(QStringListModel(names, self.completer))
+        self.completer.setCompletionPrefix(found.prefix)
+        rect = self.cursorRect()
+        rect.setWidth(240)
+        self.completer.complete(rect)
+
+    def insert_completion(self, name: str) -> None:
+        found = self._completing
+        if found is None:
+            return
+        text, position = complete(self.toPlainText(), self.textCursor().position(), found, name)
+        self._completing = None
+        cursor = self.textCursor()
+        cursor.beginEditBlock()
+        cursor.select(QTextCursor.SelectionType.Document)
+        cursor.insertText(text)
+        cursor.endEditBlock()
+        cursor.setPosition(position)
+        self.setTextCursor(cursor)
 
     def selection(self) -> tuple[int, int]:
         cursor = self.textCursor()
@@ -97,22 +146,39 @@ class PromptEdit(QPlainTextEdit):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         control = event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        if self.popup().isVisible() and event.key() in (
+            Qt.Key.Key_Return,
+            Qt.Key.Key_Enter,
+            Qt.Key.Key_Tab,
+            Qt.Key.Key_Escape,
+        ):
+            event.ignore()  # the completer's popup takes these
+            return
         if control and event.key() in (Qt.Key.Key_Up, Qt.Key.Key_Down):
             delta = STEP if event.key() == Qt.Key.Key_Up else -STEP
             self.replace_all(*nudge_weight(self.toPlainText(), *self.selection(), delta))
             return
         super().keyPressEvent(event)
+        if event.text() and not control:
+            self.offer_completions()
 
 
 class PromptPanel(QWidget):
     generate_requested = Signal()
 
-    def __init__(self, state: PromptState, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        state: PromptState,
+        names: Callable[[str], list[str]] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.state = state
         self._syncing = False
-        self.prompt = PromptEdit("What to paint, e.g. a red circle at the top left on a blue background")
-        self.negative = PromptEdit("What to keep out, e.g. blurry")
+        self.prompt = PromptEdit(
+            "What to paint, e.g. a red circle at the top left on a blue background", names
+        )
+        self.negative = PromptEdit("What to keep out, e.g. blurry", names)
         self.negative.setMaximumHeight(60)
         self.prompt.textChanged.connect(lambda: self._set(prompt=self.prompt.toPlainText()))
         self.negative.textChanged.connect(lambda: self._set(negative_prompt=self.negative.toPlainText()))

@@ -14,6 +14,7 @@ from PySide6.QtGui import (
     QDesktopServices,
     QGuiApplication,
     QKeySequence,
+    QShowEvent,
     QUndoStack,
 )
 from PySide6.QtWidgets import (
@@ -70,7 +71,8 @@ class StudioWindow(QMainWindow):
         self.canvas = CanvasView(studio, self.undo)
         self.setCentralWidget(self.canvas)
         self.layers = LayersPanel(studio, self.undo)
-        self.prompt = PromptPanel(studio.prompt)
+        self.prompt = PromptPanel(studio.prompt, self.library_names)
+        self._names: dict[str, list[str]] | None = None
         self.prompt.generate_requested.connect(self.generate)
         self.queue = QueuePanel(studio.jobs, bridge.cancel, bridge.skip)
         self.gallery = GalleryPanel(
@@ -99,6 +101,7 @@ class StudioWindow(QMainWindow):
         self._pending: set[str] = set()
         studio.subscribe(self._on_studio)
         studio.jobs.subscribe(self._on_job)
+        self._shown = False
         self.resize(1400, 900)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -250,6 +253,25 @@ class StudioWindow(QMainWindow):
     def _frame_size_chosen(self, text: str) -> None:
         width, _, height = text.partition("×")
         self.studio.resize_frame(int(width), int(height))
+
+    def library_names(self, kind: str) -> list[str]:
+        """LoRA and embedding names for the prompt's completion, read from the library once."""
+        if self._names is None:
+            from sfumato.models.library import ModelLibrary
+
+            self._names = {}
+            try:
+                for entry in ModelLibrary(self.settings).entries():
+                    self._names.setdefault(entry.kind, []).append(entry.name)
+            except (OSError, SfumatoError):
+                pass
+        return self._names.get(kind, [])
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self._shown:
+            self._shown = True
+            self.canvas.zoom_to_fit()  # a 96 px frame would be a speck at 100%
 
     # generating --------------------------------------------------------------------------------
 
