@@ -59,3 +59,20 @@ def test_preferences_apply_when_the_studio_starts(qtbot: Any, tmp_path: Path, fa
         assert window.settings.outputs == tmp_path / "out" and window.studio.outputs == tmp_path / "out"
     finally:
         window.bridge.stop()
+
+
+def test_a_model_folder_added_in_settings_lists_its_checkpoints(
+    qtbot: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    comfy = tmp_path / "ComfyUI"
+    (comfy / "models" / "checkpoints").mkdir(parents=True)
+    save_file({"weight": torch.zeros(2)}, str(comfy / "models" / "checkpoints" / "dreamy.safetensors"))
+    settings = Settings()
+    dialog = SettingsDialog(settings, Studio(settings.outputs))
+    qtbot.addWidget(dialog)
+    assert dialog.model.count() == 1
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: str(comfy))
+    dialog.add_folder.click()
+    assert [dialog.model.itemText(i) for i in range(dialog.model.count())] == [BUILT_IN, "dreamy"]

@@ -44,6 +44,11 @@ class SettingsDialog(QDialog):
         self.hash_button = QPushButton("Compute hashes")
         self.hash_button.setToolTip("AutoV2 hashes (the first 10 hex digits of SHA-256), as A1111 shows them")
         self.hash_button.clicked.connect(self._hash)
+        self.add_folder = QPushButton("Add model folder…")
+        self.add_folder.setToolTip(
+            "A folder of checkpoints, or an A1111 or ComfyUI install (its models are found)"
+        )
+        self.add_folder.clicked.connect(self._add_folder)
         self.output = QLineEdit(str(settings.outputs))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -60,6 +65,7 @@ class SettingsDialog(QDialog):
         model_row = QHBoxLayout()
         model_row.addWidget(self.model, 1)
         model_row.addWidget(self.hash_button)
+        model_row.addWidget(self.add_folder)
         output_row = QHBoxLayout()
         output_row.addWidget(self.output, 1)
         output_row.addWidget(browse)
@@ -101,6 +107,20 @@ class SettingsDialog(QDialog):
         self.hash_button.setEnabled(False)
         self.hash_button.setText("Hashing…")
         threading.Thread(target=lambda: self._hashed.done.emit(self._entries(hash=True)), daemon=True).start()
+
+    def _add_folder(self) -> None:
+        from sfumato.core.errors import SfumatoError
+        from sfumato.models.library import ModelLibrary
+
+        folder = QFileDialog.getExistingDirectory(self, "Model folder", str(Path.home()))
+        if not folder:
+            return
+        try:
+            ModelLibrary(self.settings).add_folder(Path(folder))
+        except SfumatoError as error:
+            self.note.setText(str(error))
+            return
+        self._fill_models(self._entries(hash=False))
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Output folder", self.output.text())
