@@ -211,3 +211,33 @@ def test_the_middle_button_pans(window: Any) -> None:
     )
     after = view.mapToScene(QPoint(100, 100))
     assert (before.x() - after.x(), before.y() - after.y()) == (40, 20)
+
+
+def test_a_lasso_outline_masks_inside_it_and_alt_unmasks(window: Any) -> None:
+    view, studio = window.canvas, window.studio
+    view.resetTransform()
+    view.centerOn(48, 48)
+    studio.set_tool(Tool.lasso)
+    corners = [_scene_point(view, x, y) for x, y in ((10, 10), (80, 10), (80, 80), (10, 80))]
+    _drag(view, [*corners, corners[0]])
+    mask = studio.active_mask()
+    assert mask is not None
+    inside = studio.document.mask(Rect(12, 12, 66, 66))
+    assert (inside == 255).all()
+    assert studio.document.mask(Rect(0, 0, 96, 96)).sum() <= 255 * 72 * 72
+    assert studio.document.mask(Rect(82, 0, 14, 96)).sum() == 0
+    # Alt + outline: a hole
+    viewport = view.viewport()
+    alt = Qt.KeyboardModifier.AltModifier
+    hole = [
+        view.mapFromScene(QPointF(*_scene_point(view, x, y)))
+        for x, y in ((30, 30), (50, 30), (50, 50), (30, 50))
+    ]
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, alt, hole[0])
+    for position in hole[1:]:
+        QTest.mouseMove(viewport, position)
+    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, alt, hole[-1])
+    assert studio.document.mask(Rect(32, 32, 16, 16)).sum() == 0
+    assert (studio.document.mask(Rect(12, 12, 14, 14)) == 255).all()
+    window.undo.undo()
+    assert (studio.document.mask(Rect(32, 32, 16, 16)) == 255).all()

@@ -91,3 +91,23 @@ def fill_rect(
             value
         )
     return pixels, origin
+
+
+def fill_polygon(
+    pixels: np.ndarray, origin: tuple[int, int], points: list[tuple[float, float]], value: int
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Fill a freehand outline (the lasso) with ``value``: 255 masks (growing the mask), 0 unmasks."""
+    from PIL import Image, ImageDraw
+
+    if len(points) < 3:
+        return pixels, origin
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    box = Rect(math.floor(min(xs)), math.floor(min(ys)), 0, 0)
+    box = Rect(box.x, box.y, math.ceil(max(xs)) - box.x + 1, math.ceil(max(ys)) - box.y + 1)
+    if value:
+        pixels, origin = grow_to(pixels, origin, box)
+    outline = Image.new("L", (pixels.shape[1], pixels.shape[0]), 0)
+    ImageDraw.Draw(outline).polygon([(x - origin[0], y - origin[1]) for x, y in points], fill=255)
+    inside = np.asarray(outline) > 0
+    pixels[inside] = value
+    return pixels, origin

@@ -21,6 +21,7 @@ class Tool(enum.StrEnum):
     brush = "brush"  # paint the mask
     eraser = "eraser"  # erase the mask
     select = "select"  # drag a rectangle selection
+    lasso = "lasso"  # draw an outline to mask (Alt: unmask)
     pan = "pan"
 
 

@@ -15,14 +15,17 @@ from PySide6.QtGui import (
     QFont,
     QMouseEvent,
     QPainter,
+    QPainterPath,
     QPen,
     QPixmap,
+    QPolygonF,
     QUndoStack,
     QWheelEvent,
 )
 from PySide6.QtWidgets import (
     QGraphicsEllipseItem,
     QGraphicsItem,
+    QGraphicsPathItem,
     QGraphicsPixmapItem,
     QGraphicsRectItem,
     QGraphicsScene,
@@ -32,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from sfumato.core.request import Mode
-from sfumato.desktop.model.brush import Brush, dab, stroke_points
+from sfumato.desktop.model.brush import Brush, dab, fill_polygon, stroke_points
 from sfumato.desktop.model.document import Layer, Rect
 from sfumato.desktop.model.studio import Studio, Tool
 from sfumato.desktop.ui.commands import AddLayer, SetLayer, SetPixels
@@ -80,10 +83,21 @@ class CanvasView(QGraphicsView):
         self._variant.setZValue(_Z_VARIANT)
         self._preview = QGraphicsPixmapItem()
         self._preview.setZValue(_Z_PREVIEW)
+        self._lasso = QGraphicsPathItem()
+        self._lasso.setPen(QPen(QColor(255, 255, 255), 0, Qt.PenStyle.DashLine))
+        self._lasso.setZValue(_Z_FRAME)
         self._cursor = QGraphicsEllipseItem()
         self._cursor.setPen(QPen(QColor(255, 255, 255), 0))
         self._cursor.setZValue(_Z_CURSOR)
-        for item in (self._frame, self._label, self._selection, self._variant, self._preview, self._cursor):
+        for item in (
+            self._frame,
+            self._label,
+            self._selection,
+            self._lasso,
+            self._variant,
+            self._preview,
+            self._cursor,
+        ):
             self.scene().addItem(item)
         self._drag: _Drag | None = None
         self._stroke: _Stroke | None = None
@@ -205,6 +219,10 @@ class CanvasView(QGraphicsView):
             self._start_stroke(point)
         elif tool is Tool.select:
             self._drag = _Drag(point)
+        elif tool is Tool.lasso:
+            erase = bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
+            self._drag = _Drag(point, outline=[(point.x(), point.y())], erase=erase)
+            self._show_outline()
         elif tool is Tool.frame:
             frame = self.studio.frame
             inside = not frame.rect.intersect(Rect(int(point.x()), int(point.y()), 1, 1)).empty
@@ -234,6 +252,9 @@ class CanvasView(QGraphicsView):
             super().mouseMoveEvent(event)
         elif self.studio.tool is Tool.select:
             self.studio.set_selection(_rect(drag.start, point))
+        elif drag.outline is not None:
+            drag.outline.append((point.x(), point.y()))
+            self._show_outline()
         elif self.studio.tool is Tool.frame:
             self._move_frame(point)
         elif drag.layer_id is not None and (item := self._items.get(drag.layer_id)) is not None:
@@ -252,6 +273,9 @@ class CanvasView(QGraphicsView):
         drag, self._drag = self._drag, None
         if drag is None:
             super().mouseReleaseEvent(event)
+        elif drag.outline is not None:
+            self._lasso.setPath(QPainterPath())
+            self.mask_outline(drag.outline, erase=drag.erase)
         elif drag.layer_id is not None and (item := self._items.get(drag.layer_id)) is not None:
             self.move_layer(drag.layer_id, int(item.pos().x()), int(item.pos().y()))
 
@@ -268,6 +292,23 @@ class CanvasView(QGraphicsView):
         self.undo.push(SetLayer(self.studio.document, layer_id, "x", x))
         self.undo.push(SetLayer(self.studio.document, layer_id, "y", y))
         self.undo.endMacro()
+
+    def _show_outline(self) -> None:
+        assert self._drag is not None and self._drag.outline is not None
+        path = QPainterPath()
+        path.addPolygon(QPolygonF([QPointF(x, y) for x, y in self._drag.outline]))
+        path.closeSubpath()
+        self._lasso.setPath(path)
+
+    def mask_outline(self, outline: list[tuple[float, float]], erase: bool = False) -> None:
+        """Mask (or with ``erase`` unmask) inside a freehand outline, as one undo step."""
+        if len(outline) < 3:
+            return
+        mask = self.target_mask()
+        before = (mask.pixels.copy(), mask.x, mask.y)
+        pixels, origin = fill_polygon(mask.pixels.copy(), (mask.x, mask.y), outline, 0 if erase else 255)
+        name = "Unmask outline" if erase else "Mask outline"
+        self.undo.push(SetPixels(self.studio.document, mask.id, before, (pixels, *origin), name))
 
     # the mask brush ------------------------------------------------------------------------
 
@@ -320,6 +361,8 @@ class _Drag:
     offset: QPointF = field(default_factory=QPointF)  # the frame's corner from the pointer
     layer_id: int | None = None  # the layer being moved
     origin: tuple[int, int] = (0, 0)
+    outline: list[tuple[float, float]] | None = None  # the lasso's points
+    erase: bool = False
 
 
 @dataclass

@@ -54,6 +54,7 @@ TOOLS = (
     (Tool.brush, "Mask brush", "B", "Paint where the picture should be repainted"),
     (Tool.eraser, "Eraser", "E", "Erase the mask"),
     (Tool.select, "Select", "M", "Drag a rectangle selection"),
+    (Tool.lasso, "Lasso mask", "L", "Draw an outline to mask inside it; hold Alt to unmask"),
     (Tool.move, "Move layer", "V", "Drag the active layer"),
     (Tool.pan, "Pan", "H", "Drag the view (or drag with the middle button, any time)"),
 )
