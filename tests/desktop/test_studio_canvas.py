@@ -241,3 +241,18 @@ def test_a_lasso_outline_masks_inside_it_and_alt_unmasks(window: Any) -> None:
     assert (studio.document.mask(Rect(12, 12, 14, 14)) == 255).all()
     window.undo.undo()
     assert (studio.document.mask(Rect(32, 32, 16, 16)) == 255).all()
+
+
+def test_a_layer_is_scaled_and_fitted_into_the_frame(window: Any) -> None:
+    studio = window.studio
+    photo = Layer.from_image("Photo", solid((200, 10, 10, 255), (300, 150)), x=-40, y=7)
+    window.undo.push(AddLayer(studio.document, photo))
+    studio.set_active(photo.id)
+    window.fit_active_to_frame()  # 96x96 frame at 0,0: 96x48, centred
+    assert (photo.x, photo.y, photo.width, photo.height) == (0, 24, 96, 48)
+    assert tuple(photo.pixels[20, 50]) == (200, 10, 10, 255)
+    window.scale_active(2.0)
+    assert (photo.x, photo.y, photo.width, photo.height) == (0, 24, 192, 96)
+    window.undo.undo()
+    window.undo.undo()
+    assert (photo.x, photo.y, photo.width, photo.height) == (-40, 7, 300, 150)

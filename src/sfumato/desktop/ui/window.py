@@ -177,6 +177,15 @@ class StudioWindow(QMainWindow):
             self._action("edit_outside", "Edit in external editor", self.edit_outside, "Ctrl+Shift+X")
         )
         layer.addAction(
+            self._action("scale_up", "Scale layer ×2", lambda: self.scale_active(2.0), "Ctrl+Shift+Up")
+        )
+        layer.addAction(
+            self._action("scale_down", "Scale layer ×½", lambda: self.scale_active(0.5), "Ctrl+Shift+Down")
+        )
+        layer.addAction(
+            self._action("fit_frame", "Fit layer into the frame", self.fit_active_to_frame, "Ctrl+Shift+T")
+        )
+        layer.addAction(
             self._action("delete_layer", "Delete layer", self.layers.delete_active, "Ctrl+Delete")
         )
         generate = menus.addMenu("&Generate")
@@ -351,6 +360,35 @@ class StudioWindow(QMainWindow):
 
     def tell(self, message: str) -> None:
         self.statusBar().showMessage(message, 15_000)
+
+    # scaling -----------------------------------------------------------------------------------
+
+    def scale_active(self, factor: float) -> None:
+        layer = self.studio.active()
+        if layer is not None:
+            self._resize(layer, round(layer.width * factor), round(layer.height * factor), layer.x, layer.y)
+
+    def fit_active_to_frame(self) -> None:
+        """The active layer scaled to fit inside the frame, centred in it."""
+        layer, frame = self.studio.active(), self.studio.frame
+        if layer is None:
+            return
+        factor = min(frame.width / layer.width, frame.height / layer.height)
+        width, height = max(1, round(layer.width * factor)), max(1, round(layer.height * factor))
+        self._resize(
+            layer, width, height, frame.x + (frame.width - width) // 2, frame.y + (frame.height - height) // 2
+        )
+
+    def _resize(self, layer: Layer, width: int, height: int, x: int, y: int) -> None:
+        if width < 1 or height < 1 or max(width, height) > 16384:
+            self.tell("That would make the layer too small or too large.")
+            return
+        resized = layer.image().resize((width, height), Image.Resampling.LANCZOS)
+        after = Layer.from_image(layer.name, resized, layer.kind).pixels
+        before = (layer.pixels.copy(), layer.x, layer.y)
+        self.undo.push(
+            SetPixels(self.studio.document, layer.id, before, (after, x, y), f"Scale {layer.name}")
+        )
 
     # selection and masks -----------------------------------------------------------------------
 
