@@ -255,10 +255,13 @@ class StudioWindow(QMainWindow):
         self.frame_size.setCurrentText(f"{self.studio.frame.width}×{self.studio.frame.height}")
         self.frame_size.currentTextChanged.connect(self._frame_size_chosen)
         tools.addWidget(self.frame_size)
-        tools.addSeparator()
-        for name in ("generate", "previous", "next", "apply", "discard"):
-            tools.addAction(self.actions_by_name[name])
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tools)
+        generating = QToolBar("Generate", self)
+        generating.setObjectName("Generate")
+        for name in ("generate", "previous", "next", "apply", "discard"):
+            generating.addAction(self.actions_by_name[name])
+        self.addToolBarBreak(Qt.ToolBarArea.TopToolBarArea)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, generating)
 
     def _frame_size_chosen(self, text: str) -> None:
         width, _, height = text.partition("×")
