@@ -534,6 +534,7 @@ def _mount() -> None:
     from sfumato.cli.models import models_app
     from sfumato.cli.prompt import prompt_app
     from sfumato.cli.serve import serve
+    from sfumato.cli.studio import studio
     from sfumato.cli.train import train_app
     from sfumato.cli.video import video_app
 
@@ -546,6 +547,7 @@ def _mount() -> None:
     app.command()(serve)
     app.command()(info)
     app.command()(config)
+    app.command()(studio)
 
 
 _mount()

@@ -1,0 +1,95 @@
+"""Starting the studio: settings, the queue with its worker, the window."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sfumato.core.settings import Settings
+from sfumato.jobs.warm_up import import_engine
+from sfumato.jobs.worker import RunFunction
+
+ICON = Path(__file__).parent / "resources" / "sfumato-studio.svg"
+
+
+def build_window(settings: Settings, run: RunFunction | None = None):
+    """The window over a started queue; ``run`` replaces the engine (tests)."""
+    from sfumato.desktop.model.frame import Frame
+    from sfumato.desktop.model.preferences import apply_preferences, load_preferences
+    from sfumato.desktop.model.studio import Studio
+    from sfumato.desktop.ui.jobs_bridge import JobsBridge, studio_queue
+    from sfumato.desktop.ui.window import StudioWindow
+
+    preferences = load_preferences(settings)
+    settings = apply_preferences(settings, preferences)
+    studio = Studio(settings.outputs)
+    if preferences.frame_side:
+        studio.frame = Frame(0, 0, preferences.frame_side, preferences.frame_side)
+    studio.prompt.model = preferences.model
+    if run is None and preferences.remote_url:
+        from sfumato.archive.index import ArchiveIndex
+        from sfumato.jobs.remote import RemoteServer, remote_run_function
+
+        server = RemoteServer(preferences.remote_url, preferences.remote_token)
+        run = remote_run_function(server, ArchiveIndex.from_settings(settings))
+    bridge = JobsBridge(studio_queue(settings, run), studio.jobs)
+    window = StudioWindow(settings, bridge, studio)
+    bridge.start()
+    return window
+
+
+def open_studio(files: Sequence[str] = ()):
+    """The application set up and the window shown with ``files`` open; None when it cannot start."""
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from sfumato.core.errors import SfumatoError
+
+    app = QApplication.instance() or QApplication(["sfumato-studio"])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Sfumato Studio")
+    app.setDesktopFileName("sfumato-studio")
+    app.setWindowIcon(QIcon(str(ICON)))
+    splash = _splash()
+    import_engine()
+    try:
+        window = build_window(Settings())
+    except SfumatoError as error:
+        splash.close()
+        QMessageBox.critical(None, "Sfumato Studio", str(error))
+        return None
+    for path in files:
+        window.open_path(Path(path))
+    window.show()
+    splash.finish(window)
+    return window
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from PySide6.QtWidgets import QApplication
+
+    args = list(sys.argv if argv is None else argv)
+    app = QApplication.instance() or QApplication(args)
+    window = open_studio(args[1:])
+    return app.exec() if window is not None else 1
+
+
+def _splash():
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QColor, QPixmap
+    from PySide6.QtWidgets import QApplication, QSplashScreen
+
+    pixmap = QPixmap(420, 160)
+    pixmap.fill(QColor(40, 40, 46))
+    splash = QSplashScreen(pixmap)
+    splash.showMessage(
+        "Sfumato Studio\n\nLoading the engine…", Qt.AlignmentFlag.AlignCenter, QColor(230, 230, 230)
+    )
+    splash.show()
+    QApplication.processEvents()
+    return splash
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The studio's state in plain Python: no Qt here."""

@@ -1,0 +1,54 @@
+"""The studio's own choices, kept in ``<data_dir>/studio.json``: the model, the output folder, the
+device and a remote server, applied over the settings at start (the model at once)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from sfumato.core.settings import Settings
+
+
+class Preferences(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str | None = None  # a checkpoint's name as the model library lists it; None = built-in
+    output_dir: Path | None = None
+    device: str | None = None
+    frame_side: int | None = None
+    remote_url: str | None = None  # another machine's `sfumato serve`; None = the engine in this process
+    remote_token: str | None = None
+
+
+def preferences_path(settings: Settings) -> Path:
+    return settings.data_dir / "studio.json"
+
+
+def load_preferences(settings: Settings) -> Preferences:
+    """The saved preferences; none when the file is missing or unreadable (the studio still starts)."""
+    try:
+        return Preferences.model_validate_json(preferences_path(settings).read_bytes())
+    except (OSError, ValidationError, ValueError):
+        return Preferences()
+
+
+def save_preferences(settings: Settings, preferences: Preferences) -> None:
+    path = preferences_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".studio", suffix=".json")
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        json.dump(preferences.model_dump(mode="json"), file, indent=1)
+    Path(temporary).replace(path)
+
+
+def apply_preferences(settings: Settings, preferences: Preferences) -> Settings:
+    changes: dict[str, object] = {}
+    if preferences.output_dir is not None:
+        changes["output_dir"] = preferences.output_dir
+    if preferences.device:
+        changes["device"] = preferences.device
+    return settings.model_copy(update=changes) if changes else settings

@@ -1,0 +1,1 @@
+"""The studio's widgets, actions and undo commands (PySide6)."""

@@ -1,0 +1,145 @@
+"""Settings: the model (names with AutoV2 hashes), the output folder and the device."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QWidget,
+)
+
+from sfumato.core.settings import Settings
+from sfumato.desktop.model.frame import native_size_for
+from sfumato.desktop.model.preferences import Preferences, load_preferences, save_preferences
+from sfumato.desktop.model.studio import Studio
+
+BUILT_IN = "Built-in demo model (96×96 shapes)"
+BUILTIN_NAME = "sfumato-demo"  # models/loading.py's BUILTIN_MODEL, without importing the loader
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class _Hashed(QObject):
+    done = Signal(list)
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, studio: Studio, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Sfumato Studio settings")
+        self.settings, self.studio = settings, studio
+        self.preferences = load_preferences(settings)
+        self.model = QComboBox()
+        self.model.setMinimumWidth(360)
+        self.hash_button = QPushButton("Compute hashes")
+        self.hash_button.setToolTip("AutoV2 hashes (the first 10 hex digits of SHA-256), as A1111 shows them")
+        self.hash_button.clicked.connect(self._hash)
+        self.add_folder = QPushButton("Add model folder…")
+        self.add_folder.setToolTip(
+            "A folder of checkpoints, or an A1111 or ComfyUI install (its models are found)"
+        )
+        self.add_folder.clicked.connect(self._add_folder)
+        self.output = QLineEdit(str(settings.outputs))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        self.device = QComboBox()
+        self.device.addItems(list(DEVICES))
+        self.device.setCurrentText(settings.device if settings.device in DEVICES else "auto")
+        self.remote_url = QLineEdit(self.preferences.remote_url or "")
+        self.remote_url.setPlaceholderText("empty: this computer; else e.g. http://gpu-box:7860")
+        self.remote_token = QLineEdit(self.preferences.remote_token or "")
+        self.remote_token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.remote_token.setPlaceholderText("the token `sfumato serve --new-token` printed")
+        self.note = QLabel("The output folder, device and server take effect at the next start.")
+        self.note.setWordWrap(True)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model, 1)
+        model_row.addWidget(self.hash_button)
+        model_row.addWidget(self.add_folder)
+        output_row = QHBoxLayout()
+        output_row.addWidget(self.output, 1)
+        output_row.addWidget(browse)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form = QFormLayout(self)
+        form.addRow("Model", model_row)
+        form.addRow("Output folder", output_row)
+        form.addRow("Device", self.device)
+        form.addRow("Remote server", self.remote_url)
+        form.addRow("Server token", self.remote_token)
+        form.addRow(self.note)
+        form.addRow(buttons)
+        self._hashed = _Hashed(self)
+        self._hashed.done.connect(self._fill_models)
+        self._fill_models(self._entries(hash=False))
+
+    def _entries(self, hash: bool) -> list[tuple[str, str, str | None]]:
+        from sfumato.models.library import ModelLibrary
+
+        entries = ModelLibrary(self.settings).entries(identify=hash, hash=hash)
+        return [(e.name, e.title, e.architecture) for e in entries if e.kind == "checkpoint"]
+
+    def _fill_models(self, entries: list[tuple[str, str, str | None]]) -> None:
+        self.model.clear()
+        self.model.addItem(BUILT_IN, (None, None))
+        for name, title, architecture in entries:
+            if name != BUILTIN_NAME:  # listed first, in words
+                self.model.addItem(title, (name, architecture))
+        current = self.studio.prompt.model
+        for index in range(self.model.count()):
+            if self.model.itemData(index)[0] == current:
+                self.model.setCurrentIndex(index)
+
+    def _hash(self) -> None:
+        self.hash_button.setEnabled(False)
+        self.hash_button.setText("Hashing…")
+        threading.Thread(target=lambda: self._hashed.done.emit(self._entries(hash=True)), daemon=True).start()
+
+    def _add_folder(self) -> None:
+        from sfumato.core.errors import SfumatoError
+        from sfumato.models.library import ModelLibrary
+
+        folder = QFileDialog.getExistingDirectory(self, "Model folder", str(Path.home()))
+        if not folder:
+            return
+        try:
+            ModelLibrary(self.settings).add_folder(Path(folder))
+        except SfumatoError as error:
+            self.note.setText(str(error))
+            return
+        self._fill_models(self._entries(hash=False))
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Output folder", self.output.text())
+        if folder:
+            self.output.setText(folder)
+
+    def accept(self) -> None:
+        name, architecture = self.model.currentData() or (None, None)
+        self.studio.prompt.update(model=name)
+        side = native_size_for(architecture)
+        self.studio.resize_frame(side, side)
+        output = Path(self.output.text()).expanduser()
+        preferences = Preferences(
+            model=name,
+            output_dir=output,
+            device=self.device.currentText(),
+            frame_side=side,
+            remote_url=self.remote_url.text().strip() or None,
+            remote_token=self.remote_token.text().strip() or None,
+        )
+        save_preferences(self.settings, preferences)
+        super().accept()
