@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from sfumato.training.demo_recipe import DECODER_STEPS, POOL_SIZE, UNET_STEPS, VAE_STEPS
+from sfumato.training.upscaler_recipe import STEPS as UPSCALER_STEPS
 
 train_app = typer.Typer(help="Train models: the built-in demo model (more to come).", no_args_is_help=True)
 
@@ -67,6 +68,24 @@ def export_command(
 
     written = export_demo(run, folder)
     typer.echo(f"Exported the demo model to {written}")
+
+
+@train_app.command("upscaler")
+def train_upscaler_command(
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, logs. Run again to resume.")] = Path(
+        "runs/upscaler"
+    ),
+    to: Annotated[Path, typer.Option(help="The .safetensors file to write when training is done.")] = Path(
+        "runs/upscaler/2x-sfumato-demo.safetensors"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed for weights and data.")] = 0,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = UPSCALER_STEPS,
+) -> None:
+    """Train (or resume) the built-in 2x upscaler on the demo world; the defaults make the shipped one."""
+    from sfumato.training.upscaler_recipe import UpscalerPlan, export_upscaler, train_upscaler
+
+    model = train_upscaler(UpscalerPlan(out=out, seed=seed, steps=steps))
+    typer.echo(f"Wrote {export_upscaler(model, to)}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sfumato.archive.index import Record
     from sfumato.models.cache import ModelCache
     from sfumato.models.components import Components
+    from sfumato.postprocess.steps import StepContext
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,11 @@ class RunOutput:
 
 def check_limits(settings: Settings, request: GenerationRequest) -> None:
     """What the settings forbid, checked before any model is loaded or file written."""
+    if request.postprocess:
+        from sfumato.postprocess.steps import check_step_sizes, check_steps
+
+        check_steps(request.postprocess)
+        check_step_sizes(settings, request)
     if request.init_image is not None and (request.outpaint or request.upscale):
         from sfumato.core.images import load_image
         from sfumato.core.request import check_canvas, grown_size
@@ -71,6 +77,7 @@ def run_request(
             components = load_model(settings, request.model, vae=request.vae, cache=cache)
     archive = Archive(settings)
     output = RunOutput(notes=list(components.notes), timings=timings.seconds)
+    steps = _step_context(settings, components, output.notes)
 
     def render(job: GenerationRequest) -> list[SavedPicture]:
         assert components is not None
@@ -85,8 +92,13 @@ def run_request(
         output.notes += [note for note in result.notes if note not in output.notes]
         timings.add(result.timings)
         saved = []
+        if job.postprocess:
+            with timings.measure("post-processing"):
+                items = [_postprocessed(item, job, steps) for item in result.images]
+        else:
+            items = result.images
         with timings.measure("save and index"):
-            for item in result.images:
+            for item in items:
                 record = archive.save(item, format=image_format)
                 picture = SavedPicture(record=record, item=item, file=archive.path_of(record))
                 saved.append(picture)
@@ -99,6 +111,23 @@ def run_request(
         if request.fix_crop:
             _fix_crop(settings, picture, render, output.notes)
     return output
+
+
+def _step_context(settings: Settings, components: Components, notes: list[str]) -> StepContext:
+    from sfumato.postprocess.steps import StepContext
+
+    return StepContext(settings=settings, notes=notes, components=components)
+
+
+def _postprocessed(item: GeneratedImage, job: GenerationRequest, context: StepContext) -> GeneratedImage:
+    """The picture after the request's post-processing steps, with what A1111 writes for them."""
+    from dataclasses import replace
+
+    from sfumato.postprocess.steps import infotext_params, run_steps
+
+    context.recipe = item.recipe
+    picture = run_steps(item.image, job.postprocess, context)
+    return replace(item, image=picture, extra={**item.extra, **infotext_params(job.postprocess)})
 
 
 def _fix_crop(

@@ -11,7 +11,7 @@ from typing import Literal, Protocol
 
 from sfumato.core.errors import ModelNotFound
 
-Kind = Literal["checkpoint", "vae", "lora", "embedding"]
+Kind = Literal["checkpoint", "vae", "lora", "embedding", "upscaler"]
 
 
 @dataclass(frozen=True)

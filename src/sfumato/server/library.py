@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import cast
 
 from sfumato.core.settings import Settings
 from sfumato.server.catalog import Kind, ModelEntry
 
-KINDS = ("checkpoint", "vae", "lora", "embedding")
+KINDS = ("checkpoint", "vae", "lora", "embedding", "upscaler")
 
 
 class LibraryCatalog:
@@ -30,7 +31,7 @@ class LibraryCatalog:
                     filename=item.name + item.path.suffix,
                     kind=cast(Kind, item.kind),
                     hash=item.hash,
-                    architecture=item.architecture,
+                    architecture=item.architecture or _upscaler_architecture(item.path, item.kind),
                 )
             )
         return entries
@@ -42,3 +43,18 @@ class LibraryCatalog:
 
     def refresh(self) -> None:
         self._entries = self._scan()
+
+
+def _upscaler_architecture(path: Path, kind: str) -> str | None:
+    """spandrel's name for an upscaler file's architecture, from its header ("unsafe" for a pickle)."""
+    if kind != "upscaler":
+        return None
+    from sfumato.core.errors import SfumatoError, UnsafeModelFile
+    from sfumato.models.upscalers import identify_upscaler
+
+    try:
+        return identify_upscaler(path)
+    except UnsafeModelFile:
+        return "unsafe"
+    except SfumatoError:
+        return None

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Request
 from PIL import Image
 
 from sfumato.core.errors import InvalidRequest
-from sfumato.core.request import HIRES_UPSCALERS, LATENT_UPSCALERS, SAMPLERS, GenerationRequest
+from sfumato.core.request import LATENT_UPSCALERS, SAMPLERS, GenerationRequest
 from sfumato.jobs.model import Job, JobState
 from sfumato.server.a1111.convert import (
     SCHEDULERS,
@@ -262,14 +262,6 @@ def build_router() -> APIRouter:
             txt2img=[name.lower() for name in TXT2IMG_SCRIPTS],
             img2img=[name.lower() for name in IMG2IMG_SCRIPTS],
         )
-
-    @router.get("/upscalers")
-    def upscalers() -> list[dict[str, Any]]:
-        pixel = [name for name in HIRES_UPSCALERS if name not in LATENT_UPSCALERS]
-        return [
-            {"name": name, "model_name": None, "model_path": None, "model_url": None, "scale": 4}
-            for name in pixel
-        ]
 
     @router.get("/latent-upscale-modes")
     def latent_upscale_modes() -> list[dict[str, str]]:
