@@ -33,7 +33,7 @@ BUILTIN_UPSCALER = "2x-sfumato-demo"
 MAX_PASSES = 3
 DEFAULT_TILE = 192  # input pixels a side per tile, as A1111's ESRGAN tile default
 DEFAULT_OVERLAP = 16  # context pixels around each tile, run and thrown away
-_SCALE_IN_NAME = re.compile(r"(?:^|[^0-9a-z])(?:x([1-8])|([1-8])x)(?:[^0-9a-z]|$)", re.IGNORECASE)
+_SCALE_IN_NAME = re.compile(r"(?:^|[^0-9a-z])(?:x([1-8])|([1-8])x)(?![0-9])", re.IGNORECASE)
 
 
 @dataclass
