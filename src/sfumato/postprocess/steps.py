@@ -101,6 +101,11 @@ def check_step_sizes(settings: Settings, request: Any) -> None:
     known before rendering (width and height given, or an init picture)."""
     from sfumato.postprocess.upscale import check_size, target_size
 
+    from sfumato.models.upscalers import find_upscaler
+
+    for step in request.postprocess:  # an unknown name is refused before anything renders
+        if isinstance(step, UpscaleStep) and step.upscaler not in BUILTIN_UPSCALERS:
+            find_upscaler(settings, step.upscaler)
     size = _rendered_size(request)
     if size is None:
         return

@@ -18,10 +18,9 @@ from pydantic import BaseModel, Field
 from sfumato.core.errors import InvalidRequest
 from sfumato.core.postprocess import BUILTIN_UPSCALERS, PostprocessStep, RestoreFacesStep, UpscaleStep
 from sfumato.server.a1111.schemas import _Loose
-from sfumato.server.catalog import find
 from sfumato.server.context import ServerContext
 from sfumato.server.errors import error_responses
-from sfumato.server.submit import as_data_uri, open_client_image
+from sfumato.server.submit import as_data_uri, listed_upscaler, open_client_image
 
 NO_UPSCALER = "None"
 MAX_BATCH = 64
@@ -109,11 +108,7 @@ def _upscaler_name(ctx: ServerContext, name: str) -> str | None:
     for builtin in BUILTIN_UPSCALERS:
         if wanted.lower() == builtin.lower():
             return builtin
-    try:
-        return find(ctx.catalog, wanted, "upscaler").name
-    except Exception:
-        known = ", ".join(item.name for item in upscaler_items(ctx))
-        raise InvalidRequest(f"Unknown upscaler {wanted!r}.", f"Choose one of: {known}.") from None
+    return listed_upscaler(ctx, wanted, "upscaler", (NO_UPSCALER, *BUILTIN_UPSCALERS))
 
 
 def _face_steps(payload: ExtrasRequest) -> list[PostprocessStep]:
