@@ -15,12 +15,14 @@ from sfumato.engine.generate import generate
 from sfumato.models.components import Components
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "models"))
-from upscaler_files import compact_state, write  # noqa: E402
+from upscaler_files import compact_state, write
 
 
 def _request(upscaler: str) -> GenerationRequest:
     hires = Hires(upscaler=upscaler, resize_x=112, resize_y=96, denoising_strength=0.3)
-    return GenerationRequest(prompt="a red circle", steps=4, seed=3, sampler="Euler", width=64, height=64, hires=hires)
+    return GenerationRequest(
+        prompt="a red circle", steps=4, seed=3, sampler="Euler", width=64, height=64, hires=hires
+    )
 
 
 def test_hires_with_an_upscaler_model(sd1: Components, tmp_path: Path) -> None:
@@ -33,7 +35,9 @@ def test_hires_with_an_upscaler_model(sd1: Components, tmp_path: Path) -> None:
         return files.get(name) if kind == "upscaler" else None
 
     one = generate(sd1, _request("2x-a"), resolve=resolve).images[0]
-    assert one.image.size == (112, 96) and one.recipe.hires is not None and one.recipe.hires.upscaler == "2x-a"
+    assert (
+        one.image.size == (112, 96) and one.recipe.hires is not None and one.recipe.hires.upscaler == "2x-a"
+    )
     again = generate(sd1, _request("2x-a"), resolve=resolve).images[0]
     other = generate(sd1, _request("2x-b"), resolve=resolve).images[0]
     assert np.array_equal(pixels(one.image), pixels(again.image))

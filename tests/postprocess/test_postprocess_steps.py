@@ -16,7 +16,7 @@ from sfumato.core.settings import Settings
 from sfumato.jobs.runner import run_request
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "models"))
-from upscaler_files import compact_state, write  # noqa: E402
+from upscaler_files import compact_state, write
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,9 @@ def settings(tmp_path: Path) -> Settings:
 
 def _request(*steps: object, **fields: object) -> GenerationRequest:
     data = {"prompt": "a red circle", "width": 64, "height": 64, "steps": 2, "seed": 3, "sampler": "Euler"}
-    return GenerationRequest.model_validate({**data, **fields, "postprocess": [s.model_dump() for s in steps]})  # type: ignore[attr-defined]
+    return GenerationRequest.model_validate(
+        {**data, **fields, "postprocess": [s.model_dump() for s in steps]}
+    )  # type: ignore[attr-defined]
 
 
 def _saved_files(settings: Settings) -> list[Path]:
@@ -42,7 +44,9 @@ def _saved_files(settings: Settings) -> list[Path]:
 
 
 def test_steps_run_after_each_picture_and_stay_in_the_recipe(tiny, settings: Settings) -> None:
-    request = _request(UpscaleStep(upscaler="2x-tiny", scale=2), UpscaleStep(upscaler="Lanczos", width=160), batch_size=2)
+    request = _request(
+        UpscaleStep(upscaler="2x-tiny", scale=2), UpscaleStep(upscaler="Lanczos", width=160), batch_size=2
+    )
     output = run_request(settings, request, components=tiny)
     assert len(output.pictures) == 2
     for picture in output.pictures:
@@ -59,7 +63,9 @@ def test_steps_run_after_each_picture_and_stay_in_the_recipe(tiny, settings: Set
 
 
 @pytest.mark.parametrize("step", [RestoreFacesStep(), DetailStep()], ids=["restore_faces", "detail"])
-def test_steps_sfumato_cannot_run_are_refused_before_rendering(tiny, settings: Settings, step: object) -> None:
+def test_steps_sfumato_cannot_run_are_refused_before_rendering(
+    tiny, settings: Settings, step: object
+) -> None:
     from sfumato.postprocess.steps import step_functions
 
     if step.kind in step_functions():  # type: ignore[attr-defined]
@@ -71,7 +77,11 @@ def test_steps_sfumato_cannot_run_are_refused_before_rendering(tiny, settings: S
 
 def test_an_upscale_past_the_maximum_size_is_refused_before_rendering(tiny, settings: Settings) -> None:
     with pytest.raises(InvalidRequest, match="would be 1024x1024 pixels; the maximum is 512"):
-        run_request(settings, _request(UpscaleStep(upscaler="2x-tiny", scale=2), UpscaleStep(scale=8)), components=tiny)
+        run_request(
+            settings,
+            _request(UpscaleStep(upscaler="2x-tiny", scale=2), UpscaleStep(scale=8)),
+            components=tiny,
+        )
     assert _saved_files(settings) == []
 
 

@@ -99,9 +99,8 @@ def _number(value: float) -> str:
 def check_step_sizes(settings: Settings, request: Any) -> None:
     """Refuse upscale steps whose result would exceed ``max_canvas_side``, when the picture's size is
     known before rendering (width and height given, or an init picture)."""
-    from sfumato.postprocess.upscale import check_size, target_size
-
     from sfumato.models.upscalers import find_upscaler
+    from sfumato.postprocess.upscale import check_size, target_size
 
     for step in request.postprocess:  # an unknown name is refused before anything renders
         if isinstance(step, UpscaleStep) and step.upscaler not in BUILTIN_UPSCALERS:
