@@ -146,3 +146,31 @@ def test_extras_refusals_are_422(
         payload["image"] = webuiapi.b64_img(picture.resize((200, 150)))
     answer = requests.post(served.url + "/extra-single-image", json=payload, timeout=60)
     assert answer.status_code == 422 and message in answer.json()["detail"]
+
+
+def test_sfumato_api_postprocess_and_upscaler_models(served: Served, picture: Image.Image) -> None:
+    api = served.url.removesuffix("/sdapi/v1") + "/api"
+    body = {
+        "image": webuiapi.b64_img(picture),
+        "steps": [{"kind": "upscale", "upscaler": "2x-tiny", "scale": 2}],
+    }
+    answer = requests.post(api + "/postprocess", json=body, timeout=60)
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert (result["width"], result["height"]) == (80, 60)
+    expected = postprocess_picture(served.settings, picture, [UpscaleStep(upscaler="2x-tiny", scale=2)])
+    import base64
+    import io
+
+    got = Image.open(io.BytesIO(base64.b64decode(result["image"])))
+    assert np.array_equal(_array(got), _array(expected))
+    models = requests.get(api + "/models", params={"kind": "upscaler"}, timeout=30).json()
+    assert {(m["name"], m["architecture"]) for m in models} >= {("2x-tiny", "RealESRGAN Compact")}
+    faces = {**body, "steps": [{"kind": "restore_faces"}]}
+    refused = requests.post(api + "/postprocess", json=faces, timeout=60)
+    from sfumato.postprocess.steps import step_functions
+
+    if "restore_faces" not in step_functions():
+        assert refused.status_code == 422 and "'restore_faces' is not available" in refused.json()["detail"]
+    unknown = {**body, "steps": [{"kind": "upscale", "upscaler": "../../etc/passwd"}]}
+    assert requests.post(api + "/postprocess", json=unknown, timeout=60).status_code == 422

@@ -14,7 +14,7 @@ from sfumato.core.settings import Settings
 from sfumato.jobs.queue import JobQueue
 from sfumato.jobs.store_sqlite import SqliteJobStore
 from sfumato.jobs.worker import RunFunction
-from sfumato.server import api, archive_routes, errors, xyz_routes
+from sfumato.server import api, archive_routes, errors, postprocess_routes, xyz_routes
 from sfumato.server.a1111 import extras as a1111_extras
 from sfumato.server.a1111 import routes as a1111_routes
 from sfumato.server.catalog import ModelCatalog
@@ -81,6 +81,7 @@ def create_app(
     app.include_router(xyz_routes.build_router())
     app.include_router(a1111_routes.build_router())
     app.include_router(a1111_extras.build_router())
+    app.include_router(postprocess_routes.build_router())
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["*"], allow_headers=["*"]
