@@ -73,3 +73,27 @@ def test_upscale_refusals(
     result = runner.invoke(app, ["upscale", str(picture), *args, "-o", str(tmp_path / "out")])
     assert result.exit_code == 1 and message in result.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.png"))
+
+
+def test_generate_with_upscale_and_recall(webui: Path, tiny_model_folder: Path, tmp_path: Path) -> None:
+    fast = ["--model", str(tiny_model_folder), "--steps", "2", "--seed", "4", "-W", "64", "-H", "64"]
+    out = ["-o", str(tmp_path / "out")]
+    first = runner.invoke(app, ["generate", "a castle", *fast, "--upscale", "2x-tiny", "--upscale-by", "1.5", *out])
+    assert first.exit_code == 0, first.stderr
+    with Image.open(first.stdout.strip()) as made:
+        assert made.size == (96, 96)
+        assert "Postprocess upscale by: 1.5, Postprocess upscaler: 2x-tiny" in made.info["parameters"]
+        pixels = np.asarray(made.convert("RGB"))
+    again = runner.invoke(app, ["generate", "--from", first.stdout.strip(), *out])
+    assert again.exit_code == 0, again.stderr
+    assert np.array_equal(np.asarray(Image.open(again.stdout.strip()).convert("RGB")), pixels)
+    # upscaling a Sfumato picture appends the step to its recipe: the new file reproduces too
+    bigger = runner.invoke(app, ["upscale", first.stdout.strip(), "--upscaler", "Nearest", "--scale", "2", *out])
+    assert bigger.exit_code == 0, bigger.stderr
+    with Image.open(bigger.stdout.strip()) as enlarged:
+        steps = json.loads(enlarged.info["sfumato"])["request"]["postprocess"]
+        assert [s["upscaler"] for s in steps] == ["2x-tiny", "Nearest"] and enlarged.size == (192, 192)
+        assert "Postprocess upscaler: Nearest" in enlarged.info["parameters"]
+        enlarged_pixels = np.asarray(enlarged.convert("RGB"))
+    third = runner.invoke(app, ["generate", "--from", bigger.stdout.strip(), *out])
+    assert np.array_equal(np.asarray(Image.open(third.stdout.strip()).convert("RGB")), enlarged_pixels)

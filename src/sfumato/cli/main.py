@@ -93,6 +93,15 @@ HrScale = Annotated[float | None, typer.Option("--hr-scale", help="Hires fix: up
 HrUpscaler = Annotated[
     str | None, typer.Option("--hr-upscaler", help="Latent (default), Latent (nearest)…, Lanczos, Nearest.")
 ]
+UpscaleWith = Annotated[
+    str | None,
+    typer.Option(
+        "--upscale",
+        help="After each picture, enlarge it with this upscaler: a model from `sfumato models list`, "
+        "Lanczos or Nearest.",
+    ),
+]
+UpscaleBy = Annotated[float, typer.Option("--upscale-by", help="--upscale: enlarge by (2).")]
 HrSteps = Annotated[int | None, typer.Option("--hr-steps", help="Second-pass steps; 0 = as the first.")]
 HrDenoise = Annotated[float | None, typer.Option("--hr-denoise", help="Second-pass denoising (0.7).")]
 HrResizeX = Annotated[
@@ -246,6 +255,8 @@ def generate(
     hr_sampler: HrSampler = None,
     hr_prompt: HrPrompt = None,
     hr_negative: HrNegative = None,
+    upscale_with: UpscaleWith = None,
+    upscale_by: UpscaleBy = 2.0,
     image_format: Format = "png",
     output_dir: OutputDir = None,
     as_json: Json = False,
@@ -259,6 +270,8 @@ def generate(
     second = {field: given[option] for option, field in _HIRES_FIELDS.items() if given[option] is not None}
     if hires or second:
         values["hires"] = second
+    if upscale_with is not None:
+        values["postprocess"] = [{"kind": "upscale", "upscaler": upscale_with, "scale": upscale_by}]
     request = build_request(recall, values)
     run_and_report(request, settings_for(output_dir), image_format, as_json)
 
