@@ -82,10 +82,20 @@ def train_upscaler_command(
     steps: Annotated[int, typer.Option(help="Training steps.")] = UPSCALER_STEPS,
 ) -> None:
     """Train (or resume) the built-in 2x upscaler on the demo world; the defaults make the shipped one."""
-    from sfumato.training.upscaler_recipe import UpscalerPlan, export_upscaler, train_upscaler
+    import torch
+
+    from sfumato.core.postprocess import UpscaleStep
+    from sfumato.models.upscalers import load_upscaler
+    from sfumato.postprocess.upscale import upscale_picture
+    from sfumato.training.upscaler_recipe import UpscalerPlan, evaluate, export_upscaler, train_upscaler
 
     model = train_upscaler(UpscalerPlan(out=out, seed=seed, steps=steps))
-    typer.echo(f"Wrote {export_upscaler(model, to)}")
+    written = export_upscaler(model, to)
+    typer.echo(f"Wrote {written}")
+    loaded = load_upscaler(written, device=torch.device("cpu"), dtype=torch.float32)
+    step = UpscaleStep(upscaler=written.stem, scale=2)
+    scores = evaluate(lambda low: upscale_picture(low, step, max_side=4096, model=loaded))
+    typer.echo("Held-out PSNR (dB): " + ", ".join(f"{name} {value:.2f}" for name, value in scores.items()))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ number, so a resumed run sees the same data and the same command makes the same 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -121,3 +122,23 @@ def export_upscaler(model: nn.Module, path: Path) -> Path:
     save_file(tensors, str(partial), metadata={"sfumato": "demo upscaler", "scale": str(SCALE)})
     partial.replace(path)
     return path
+
+
+def psnr(picture: Image.Image, truth: Image.Image) -> float:
+    """Peak signal-to-noise ratio in dB of ``picture`` against ``truth`` (8-bit RGB)."""
+    a = np.asarray(picture.convert("RGB"), dtype=np.float64)
+    b = np.asarray(truth.convert("RGB"), dtype=np.float64)
+    mse = float(np.mean((a - b) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def evaluate(upscale: Callable[[Image.Image], Image.Image], count: int = 16) -> dict[str, float]:
+    """Mean PSNR on the held-out pairs of ``upscale`` and of Lanczos and bicubic, against the 192 px render."""
+    from PIL import Image as PILImage
+
+    scores: dict[str, list[float]] = {"upscaler": [], "lanczos": [], "bicubic": []}
+    for low, high in held_out_pairs(count):
+        scores["upscaler"].append(psnr(upscale(low), high))
+        scores["lanczos"].append(psnr(low.resize(high.size, PILImage.Resampling.LANCZOS), high))
+        scores["bicubic"].append(psnr(low.resize(high.size, PILImage.Resampling.BICUBIC), high))
+    return {name: float(np.mean(values)) for name, values in scores.items()}
