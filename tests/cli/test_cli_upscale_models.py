@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +11,6 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from sfumato.cli.main import app
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "models"))
 from upscaler_files import compact_state, esrgan_state, write
 
 runner = CliRunner()
@@ -78,7 +75,9 @@ def test_upscale_refusals(
 def test_generate_with_upscale_and_recall(webui: Path, tiny_model_folder: Path, tmp_path: Path) -> None:
     fast = ["--model", str(tiny_model_folder), "--steps", "2", "--seed", "4", "-W", "64", "-H", "64"]
     out = ["-o", str(tmp_path / "out")]
-    first = runner.invoke(app, ["generate", "a castle", *fast, "--upscale", "2x-tiny", "--upscale-by", "1.5", *out])
+    first = runner.invoke(
+        app, ["generate", "a castle", *fast, "--upscale", "2x-tiny", "--upscale-by", "1.5", *out]
+    )
     assert first.exit_code == 0, first.stderr
     with Image.open(first.stdout.strip()) as made:
         assert made.size == (96, 96)
@@ -88,7 +87,9 @@ def test_generate_with_upscale_and_recall(webui: Path, tiny_model_folder: Path, 
     assert again.exit_code == 0, again.stderr
     assert np.array_equal(np.asarray(Image.open(again.stdout.strip()).convert("RGB")), pixels)
     # upscaling a Sfumato picture appends the step to its recipe: the new file reproduces too
-    bigger = runner.invoke(app, ["upscale", first.stdout.strip(), "--upscaler", "Nearest", "--scale", "2", *out])
+    bigger = runner.invoke(
+        app, ["upscale", first.stdout.strip(), "--upscaler", "Nearest", "--scale", "2", *out]
+    )
     assert bigger.exit_code == 0, bigger.stderr
     with Image.open(bigger.stdout.strip()) as enlarged:
         steps = json.loads(enlarged.info["sfumato"])["request"]["postprocess"]

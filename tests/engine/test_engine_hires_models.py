@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,6 @@ from sfumato.core.errors import ModelNotFound
 from sfumato.core.request import GenerationRequest, Hires
 from sfumato.engine.generate import generate
 from sfumato.models.components import Components
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "models"))
 from upscaler_files import compact_state, write
 
 

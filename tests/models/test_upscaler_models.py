@@ -115,3 +115,22 @@ def test_upscale_picture_keeps_alpha(tmp_path: Path) -> None:
     bigger = upscale_picture(picture, step, max_side=2048, model=model)
     assert bigger.size == (60, 30) and bigger.mode == "RGBA"
     assert bigger.getpixel((30, 15))[3] == 128  # type: ignore[index]
+
+
+def test_half_precision_runs_and_falls_back_to_float32_when_it_overflows(tmp_path: Path) -> None:
+    state = compact_state()
+    pixels = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    half = load_upscaler(write(tmp_path / "a.safetensors", state), device=CPU, dtype=torch.float16)
+    full = _load(tmp_path / "a.safetensors")
+    assert half.dtype == torch.float16
+    assert torch.allclose(half(pixels), full(pixels), atol=5e-3)
+    # activations past float16's range (65504): the model is run again, and kept, in float32
+    loud = {
+        **state,
+        "body.0.weight": state["body.0.weight"] * 1e4,
+        "body.2.weight": state["body.2.weight"] * 1e4,
+    }
+    overflowing = load_upscaler(write(tmp_path / "b.safetensors", loud), device=CPU, dtype=torch.float16)
+    out = overflowing(pixels)
+    assert overflowing.dtype == torch.float32 and bool(torch.isfinite(out).all())
+    assert torch.equal(out, _load(tmp_path / "b.safetensors")(pixels))

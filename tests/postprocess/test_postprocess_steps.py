@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from sfumato.core.errors import InvalidRequest
-from sfumato.core.postprocess import DetailStep, RestoreFacesStep, UpscaleStep
+from sfumato.core.postprocess import DetailStep, PostprocessStep, RestoreFacesStep, UpscaleStep
 from sfumato.core.request import GenerationRequest
 from sfumato.core.settings import Settings
 from sfumato.jobs.runner import run_request
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "models"))
 from upscaler_files import compact_state, write
 
 
@@ -32,7 +29,7 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", model_folders=[tmp_path / "models"], max_canvas_side=512)
 
 
-def _request(*steps: object, **fields: object) -> GenerationRequest:
+def _request(*steps: PostprocessStep, **fields: object) -> GenerationRequest:
     data = {"prompt": "a red circle", "width": 64, "height": 64, "steps": 2, "seed": 3, "sampler": "Euler"}
     return GenerationRequest.model_validate(
         {**data, **fields, "postprocess": [s.model_dump() for s in steps]}
@@ -64,13 +61,13 @@ def test_steps_run_after_each_picture_and_stay_in_the_recipe(tiny, settings: Set
 
 @pytest.mark.parametrize("step", [RestoreFacesStep(), DetailStep()], ids=["restore_faces", "detail"])
 def test_steps_sfumato_cannot_run_are_refused_before_rendering(
-    tiny, settings: Settings, step: object
+    tiny, settings: Settings, step: PostprocessStep
 ) -> None:
     from sfumato.postprocess.steps import step_functions
 
-    if step.kind in step_functions():  # type: ignore[attr-defined]
+    if step.kind in step_functions():
         pytest.skip("this step is available")
-    with pytest.raises(InvalidRequest, match=f"post-processing step '{step.kind}' is not available"):  # type: ignore[attr-defined]
+    with pytest.raises(InvalidRequest, match=f"post-processing step '{step.kind}' is not available"):
         run_request(settings, _request(step), components=tiny)
     assert _saved_files(settings) == []
 

@@ -1,14 +1,12 @@
 """A1111's Extras (/extra-single-image, /extra-batch-images) and upscaler listings, driven by `webuiapi`."""
 
-# webuiapi is untyped.
-# pyright: reportAttributeAccessIssue=false
+# webuiapi is untyped: its parameter types are inferred from its defaults (int for a visibility).
+# pyright: reportAttributeAccessIssue=false, reportArgumentType=false
 
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,8 +20,6 @@ from sfumato.core.settings import Settings
 from sfumato.jobs.extras import postprocess_picture
 from sfumato.server import create_app
 from sfumato.server.catalog import ModelEntry, StaticCatalog
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "models"))
 from upscaler_files import compact_state, write
 
 pytestmark = pytest.mark.timeout(300)

@@ -91,7 +91,11 @@ Strength = Annotated[float | None, typer.Option("--strength", help="Denoising st
 HiresOn = Annotated[bool, typer.Option("--hires", help="Hires fix: render, upscale, render again.")]
 HrScale = Annotated[float | None, typer.Option("--hr-scale", help="Hires fix: upscale by (default 2).")]
 HrUpscaler = Annotated[
-    str | None, typer.Option("--hr-upscaler", help="Latent (default), Latent (nearest)…, Lanczos, Nearest.")
+    str | None,
+    typer.Option(
+        "--hr-upscaler",
+        help="Latent (default), Latent (nearest)…, Lanczos, Nearest, or an upscaler model by name.",
+    ),
 ]
 UpscaleWith = Annotated[
     str | None,

@@ -54,6 +54,12 @@ class UpscalerModel:
 
         with torch.inference_mode():
             out = self.network(pixels.to(self.device, self.dtype))
+            if self.dtype != torch.float32 and not bool(torch.isfinite(out).all()):
+                # some GAN upscalers overflow in half precision: run this one in float32 from now on,
+                # with the file's own weights (not the half-precision ones rounded back)
+                self.network = load_upscaler(self.path, device=self.device, dtype=torch.float32).network
+                self.dtype = torch.float32
+                out = self.network(pixels.to(self.device, self.dtype))
         return out.float().clamp(0, 1)
 
 
