@@ -98,3 +98,10 @@ def test_generate_with_upscale_and_recall(webui: Path, tiny_model_folder: Path, 
         enlarged_pixels = np.asarray(enlarged.convert("RGB"))
     third = runner.invoke(app, ["generate", "--from", bigger.stdout.strip(), *out])
     assert np.array_equal(np.asarray(Image.open(third.stdout.strip()).convert("RGB")), enlarged_pixels)
+
+
+def test_models_identify_names_the_upscaler_architecture(webui: Path) -> None:
+    result = runner.invoke(
+        app, ["models", "identify", str(webui / "models" / "ESRGAN" / "4x-tiny.safetensors")]
+    )
+    assert result.exit_code == 0 and result.stdout.strip() == "4x-tiny.safetensors: ESRGAN (upscaler)"

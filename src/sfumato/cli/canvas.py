@@ -152,15 +152,20 @@ def upscale(
             "Nearest (default: Lanczos).",
         ),
     ] = None,
-    width: Annotated[int, typer.Option("--width", help="Exact width instead of a scale.", min=0)] = 0,
-    height: Annotated[int, typer.Option("--height", help="Exact height instead of a scale.", min=0)] = 0,
+    width: Annotated[
+        int | None, typer.Option("--width", help="Exact width instead of a scale.", min=1)
+    ] = None,
+    height: Annotated[
+        int | None, typer.Option("--height", help="Exact height instead of a scale.", min=1)
+    ] = None,
     tiled: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--tiled/--no-tiled",
-            help="SD upscale: Lanczos, then re-render tile by tile with the diffusion model (new detail).",
+            help="SD upscale: Lanczos, then re-render tile by tile with the diffusion model (new detail). "
+            "Implied by a prompt, --tile, --overlap or --strength.",
         ),
-    ] = False,
+    ] = None,
     overlap: Annotated[
         int | None, typer.Option("--overlap", help="--tiled: pixels neighbouring tiles share (32).")
     ] = None,
@@ -168,8 +173,8 @@ def upscale(
         int | None, typer.Option("--tile", help="--tiled: tile side; default: the model's native size.")
     ] = None,
     strength: Annotated[
-        float, typer.Option("--strength", help="--tiled: denoising of each tile (low keeps it).")
-    ] = 0.2,
+        float | None, typer.Option("--strength", help="--tiled: denoising of each tile (0.2; low keeps it).")
+    ] = None,
     negative: Negative = None,
     steps: Steps = None,
     cfg: Cfg = None,
@@ -184,16 +189,24 @@ def upscale(
 ) -> None:
     """Enlarge a picture: with an upscaler model (or Lanczos), or with --tiled, re-rendered tile by tile.
 
-    Without --tiled the picture is only enlarged (A1111's Extras tab); with --tiled it gains new detail
-    from the diffusion model (A1111's "SD upscale" script).
+    Without --tiled the picture is only enlarged (A1111's Extras tab); with --tiled (or a prompt, --tile,
+    --overlap or --strength) it gains new detail from the diffusion model (A1111's "SD upscale" script).
     """
+    tiled_only = [prompt, tile, overlap, strength]
+    if tiled is None:
+        tiled = any(option is not None for option in tiled_only)
     if not tiled:
-        _upscale_with_model(picture, upscaler or "Lanczos", scale, width, height, output_dir, as_json)
+        if any(option is not None for option in tiled_only):
+            fail("A prompt, --tile, --overlap and --strength are for --tiled (re-rendered) upscaling.")
+        _upscale_with_model(
+            picture, upscaler or "Lanczos", scale, width or 0, height or 0, output_dir, as_json
+        )
         return
-    if upscaler is not None or width or height:
+    if upscaler is not None or width is not None or height is not None:
         fail(
             "--upscaler, --width and --height are for upscaling without --tiled; --tiled enlarges by --scale."
         )
+    strength = 0.2 if strength is None else strength
     prompt, negative = picture_prompts(picture, prompt, negative)
     values = request_fields(locals())
     settings: dict[str, Any] = {"scale": scale}
