@@ -61,6 +61,7 @@ def test_upscale_with_a_model(webui: Path, picture: Path, tmp_path: Path) -> Non
             ["--upscaler", "2x-tiny", "--tiled"],
             "--upscaler, --width and --height are for upscaling without --tiled",
         ),
+        (["--no-tiled", "--tile", "256"], "A prompt, --tile, --overlap and --strength are for --tiled"),
     ],
 )
 def test_upscale_refusals(
