@@ -11,7 +11,7 @@ from sfumato.models.upscalers import BUILTIN_UPSCALER, demo_upscaler_file, open_
 from sfumato.postprocess.upscale import upscale_picture
 from sfumato.training.upscaler_recipe import HIGH_SIZE, evaluate, held_out_pairs
 
-MARGIN_DB = 3.0
+MARGIN_DB = 5.0  # measured: +7.1 dB over Lanczos (45.85 vs 38.71), see the model card
 
 
 def test_the_demo_upscaler_is_small_listed_and_a_spandrel_compact() -> None:
