@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from upscaler_files import compact_state, esrgan_state, write
 
 from sfumato.core.errors import ModelNotFound, UnsafeModelFile, UnsupportedModel
 from sfumato.core.settings import Settings
@@ -22,6 +21,7 @@ from sfumato.models.upscalers import (
     run_tiled,
     scale_from_name,
 )
+from upscaler_files import compact_state, esrgan_state, write
 
 CPU = torch.device("cpu")
 
