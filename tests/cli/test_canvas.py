@@ -142,7 +142,7 @@ def test_generate_with_hires_fix_and_its_recall(tiny_model_folder: Path, tmp_pat
     plain = runner.invoke(app, ["generate", "a castle", "--hires", *model])
     assert plain.exit_code == 0 and Image.open(plain.stdout.strip()).size == (128, 128)
     bad = runner.invoke(app, ["generate", "a castle", "--hr-upscaler", "ESRGAN", *model])
-    assert bad.exit_code == 1 and "unknown upscaler 'ESRGAN'" in bad.stderr
+    assert bad.exit_code == 1 and "No hires upscaler named 'ESRGAN'" in bad.stderr
 
 
 def test_outpaint_to_an_aspect_ratio(tiny_model_folder: Path, picture: Path, tmp_path: Path) -> None:

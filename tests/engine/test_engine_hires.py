@@ -70,7 +70,7 @@ def test_hires_on_an_inpainting_unet(sd1_inpainting: Components) -> None:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"hires": {"upscaler": "ESRGAN_4x"}}, "hires.upscaler: unknown upscaler 'ESRGAN_4x'"),
+        ({"hires": {"upscaler": " "}}, "hires.upscaler: unknown upscaler ' '"),
         ({"hires": {"scale": 0.5}}, "hires.scale: Input should be greater than or equal to 1"),
         ({"hires": {"sampler": "Euler b"}}, "unknown sampler 'Euler b'"),
         ({"hires": {}, "init_image": "in.png"}, "hires fix is for text to image"),

@@ -32,8 +32,11 @@ def test_add_folder_then_list_as_json_with_hashes(tmp_path: Path) -> None:
     assert added.exit_code == 0, added.output
     assert listed.exit_code == 0, listed.output
     entries = json.loads(listed.stdout)
-    builtin = [e for e in entries if e["name"] == "sfumato-demo"]
-    assert [(e["kind"], e["architecture"]) for e in builtin] == [("checkpoint", "sd1")]
+    builtin = [e for e in entries if e["name"] in ("sfumato-demo", "2x-sfumato-demo")]
+    assert [(e["kind"], e["architecture"]) for e in builtin] == [
+        ("checkpoint", "sd1"),
+        ("upscaler", "RealESRGAN Compact"),
+    ]
     assert [
         (e["name"], e["kind"], e["architecture"], len(e["hash"])) for e in entries if e not in builtin
     ] == [("mine", "checkpoint", "sd1", 10)]

@@ -47,6 +47,10 @@ _SEMANTIC_REFUSALS = [
     ("POST /sdapi/v1/txt2img", ["2xx", "404", "409", "422"]),
     # the server keeps at most 256 options in all, over every request
     ("POST /sdapi/v1/options", ["2xx", "404", "422"]),
+    # a picture's bytes must decode as an image; upscalers are named from the server's list
+    ("POST /sdapi/v1/extra-single-image", ["2xx", "404", "422"]),
+    ("POST /sdapi/v1/extra-batch-images", ["2xx", "404", "422"]),
+    ("POST /api/postprocess", ["2xx", "404", "422"]),
     # a path that leaves the outputs folder ("..", links) is refused
     ("GET /api/files/{path}", ["2xx", "400", "404"]),
     # features this server does not offer over the A1111 API answer a 422 that says so

@@ -150,18 +150,37 @@ def upscale(
     picture: Annotated[Path, typer.Argument(help="The picture to enlarge.", exists=True, dir_okay=False)],
     prompt: Prompt = None,
     scale: Annotated[float, typer.Option("--scale", help="Enlarge by (e.g. 2 or 4).")] = 2.0,
+    upscaler: Annotated[
+        str | None,
+        typer.Option(
+            "--upscaler",
+            help="An upscaler model from `sfumato models list` (ESRGAN, RealESRGAN, SwinIR…), Lanczos or "
+            "Nearest (default: Lanczos).",
+        ),
+    ] = None,
+    width: Annotated[
+        int | None, typer.Option("--width", help="Exact width instead of a scale.", min=1)
+    ] = None,
+    height: Annotated[
+        int | None, typer.Option("--height", help="Exact height instead of a scale.", min=1)
+    ] = None,
     tiled: Annotated[
-        bool, typer.Option("--tiled/--no-tiled", help="Re-render tile by tile (the only mode so far).")
-    ] = True,
+        bool | None,
+        typer.Option(
+            "--tiled/--no-tiled",
+            help="SD upscale: Lanczos, then re-render tile by tile with the diffusion model (new detail). "
+            "Implied by a prompt, --tile, --overlap or --strength.",
+        ),
+    ] = None,
     overlap: Annotated[
-        int | None, typer.Option("--overlap", help="Pixels neighbouring tiles share (32).")
+        int | None, typer.Option("--overlap", help="--tiled: pixels neighbouring tiles share (32).")
     ] = None,
     tile: Annotated[
-        int | None, typer.Option("--tile", help="Tile side; default: the model's native size.")
+        int | None, typer.Option("--tile", help="--tiled: tile side; default: the model's native size.")
     ] = None,
     strength: Annotated[
-        float, typer.Option("--strength", help="Denoising of each tile (low keeps it).")
-    ] = 0.2,
+        float | None, typer.Option("--strength", help="--tiled: denoising of each tile (0.2; low keeps it).")
+    ] = None,
     seam_fix: Annotated[
         bool, typer.Option("--seam-fix", help="Then re-render a band along every tile border.")
     ] = False,
@@ -183,9 +202,26 @@ def upscale(
     output_dir: OutputDir = None,
     as_json: Json = False,
 ) -> None:
-    """Enlarge a picture with new detail: Lanczos, then every overlapping tile re-rendered and blended."""
+    """Enlarge a picture: with an upscaler model (or Lanczos), or with --tiled, re-rendered tile by tile.
+
+    Without --tiled the picture is only enlarged (A1111's Extras tab); with --tiled (or a prompt, --tile,
+    --overlap or --strength) it gains new detail from the diffusion model (A1111's "SD upscale" script).
+    """
+    tiled_only = [prompt, tile, overlap, strength]
+    if tiled is None:
+        tiled = any(option is not None for option in tiled_only)
     if not tiled:
-        fail("Only tiled upscaling is available; leave out --no-tiled.")
+        if any(option is not None for option in tiled_only):
+            fail("A prompt, --tile, --overlap and --strength are for --tiled (re-rendered) upscaling.")
+        _upscale_with_model(
+            picture, upscaler or "Lanczos", scale, width or 0, height or 0, output_dir, as_json
+        )
+        return
+    if upscaler is not None or width is not None or height is not None:
+        fail(
+            "--upscaler, --width and --height are for upscaling without --tiled; --tiled enlarges by --scale."
+        )
+    strength = 0.2 if strength is None else strength
     prompt, negative = picture_prompts(picture, prompt, negative)
     values = request_fields(locals())
     settings: dict[str, Any] = {"scale": scale}
@@ -199,3 +235,30 @@ def upscale(
         settings["seam_fix"] = band
     values |= {"init_image": str(picture.resolve()), "upscale": settings}
     run_and_report(build_request(None, values), settings_for(output_dir), image_format, as_json)
+
+
+def _upscale_with_model(
+    picture: Path,
+    upscaler: str,
+    scale: float,
+    width: int,
+    height: int,
+    output_dir: Path | None,
+    as_json: bool,
+) -> None:
+    from pydantic import ValidationError
+
+    from sfumato.cli.console import print_json
+    from sfumato.core.postprocess import UpscaleStep
+    from sfumato.core.request import describe_validation_error
+    from sfumato.jobs.extras import postprocess_file
+
+    try:
+        step = UpscaleStep(upscaler=upscaler, scale=scale, width=width, height=height)
+    except ValidationError as error:
+        fail(f"Invalid upscale: {describe_validation_error(error)}.")
+    saved = postprocess_file(settings_for(output_dir), picture, [step])
+    if as_json:
+        print_json({"images": [str(saved)]})
+    else:
+        typer.echo(str(saved))

@@ -99,8 +99,21 @@ Strength = Annotated[float | None, typer.Option("--strength", help="Denoising st
 HiresOn = Annotated[bool, typer.Option("--hires", help="Hires fix: render, upscale, render again.")]
 HrScale = Annotated[float | None, typer.Option("--hr-scale", help="Hires fix: upscale by (default 2).")]
 HrUpscaler = Annotated[
-    str | None, typer.Option("--hr-upscaler", help="Latent (default), Latent (nearest)…, Lanczos, Nearest.")
+    str | None,
+    typer.Option(
+        "--hr-upscaler",
+        help="Latent (default), Latent (nearest)…, Lanczos, Nearest, or an upscaler model by name.",
+    ),
 ]
+UpscaleWith = Annotated[
+    str | None,
+    typer.Option(
+        "--upscale",
+        help="After each picture, enlarge it with this upscaler: a model from `sfumato models list`, "
+        "Lanczos or Nearest.",
+    ),
+]
+UpscaleBy = Annotated[float, typer.Option("--upscale-by", help="--upscale: enlarge by (2).")]
 HrSteps = Annotated[int | None, typer.Option("--hr-steps", help="Second-pass steps; 0 = as the first.")]
 HrDenoise = Annotated[float | None, typer.Option("--hr-denoise", help="Second-pass denoising (0.7).")]
 HrResizeX = Annotated[
@@ -332,6 +345,8 @@ def generate(
             "--tiled-vae/--no-tiled-vae", help="VAE in tiles (default: above 4x the native pixels)."
         ),
     ] = None,
+    upscale_with: UpscaleWith = None,
+    upscale_by: UpscaleBy = 2.0,
     image_format: Format = "png",
     output_dir: OutputDir = None,
     as_json: Json = False,
@@ -352,6 +367,9 @@ def generate(
     if tiled_diffusion or tiling:
         values["tiled_diffusion"] = tiling
     values["tiled_vae"] = tiled_vae
+    if upscale_with is not None:  # after restoring and detailing at the model's own size
+        upscale = {"kind": "upscale", "upscaler": upscale_with, "scale": upscale_by}
+        values["postprocess"] = [*values.get("postprocess", []), upscale]
     request = build_request(recall, values)
     run_and_report(request, settings_for(output_dir), image_format, as_json)
 

@@ -191,6 +191,19 @@ def identify(
     if not path.exists():
         raise SfumatoError(f"{path} does not exist.", "Check the path.")
     identity = identify_file(path)
+    if identity.kind in ("upscaler", "unknown") and path.is_file():
+        from sfumato.models.upscalers import identify_upscaler
+
+        try:
+            architecture = identify_upscaler(path)
+        except SfumatoError:
+            architecture = None
+        if architecture is not None:
+            if json_output:
+                print_json({"kind": "upscaler", "architecture": architecture, "description": architecture})
+            else:
+                typer.echo(f"{path.name}: {architecture} (upscaler)")
+            return
     if json_output:
         print_json(asdict(identity) | {"description": identity.describe()})
         return

@@ -142,6 +142,10 @@ LATENT_UPSCALERS: tuple[str, ...] = (
 HIRES_UPSCALERS: tuple[str, ...] = (*LATENT_UPSCALERS, "Lanczos", "Nearest")
 
 
+def _is_model_name(value: str) -> bool:
+    return 0 < len(value.strip()) <= 255 and value.isprintable()
+
+
 class Hires(BaseModel):
     """A1111's hires fix: the first pass at the request's size, upscaled, then a second img2img pass."""
 
@@ -156,7 +160,10 @@ class Hires(BaseModel):
     resize_y: int = Field(
         default=0, ge=0, le=MAX_SIDE, description="Target height; 0 = from the width or scale."
     )
-    upscaler: str = "Latent"
+    upscaler: str = Field(
+        default="Latent",
+        description="A latent upscaler, Lanczos, Nearest, or an upscaler model's name (pixels, by the model).",
+    )
     steps: int = Field(default=0, ge=0, le=150, description="Second-pass steps; 0 = as many as the first.")
     denoising_strength: float = Field(default=0.7, ge=0.0, le=1.0)
     sampler: str | None = Field(default=None, description="Second-pass sampler; None = the first's.")
@@ -166,8 +173,11 @@ class Hires(BaseModel):
     @field_validator("upscaler")
     @classmethod
     def _upscaler(cls, value: str) -> str:
-        if value not in HIRES_UPSCALERS:
-            raise ValueError(f"unknown upscaler {value!r}; choose one of: {', '.join(HIRES_UPSCALERS)}")
+        # other names are upscaler model files, looked up when the job runs
+        if value not in HIRES_UPSCALERS and not _is_model_name(value):
+            raise ValueError(
+                f"unknown upscaler {value!r}; choose one of: {', '.join(HIRES_UPSCALERS)} or an upscaler model's name"
+            )
         return value
 
     @field_validator("sampler")

@@ -214,6 +214,12 @@ def _render(
     from sfumato.prompts.encoder import encode_prompt
 
     request = job.request
+    if job.hires is not None:
+        from dataclasses import replace
+
+        from sfumato.engine.hires import with_upscaler_model
+
+        job = replace(job, hires=with_upscaler_model(job.hires, components, resolve))
 
     conditionings: list[Conditioning] = []
 

@@ -6,10 +6,10 @@ strength, steps, sampler and prompts.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from sfumato.core.request import LATENT_UPSCALERS, GenerationRequest, Hires
+from sfumato.core.request import HIRES_UPSCALERS, LATENT_UPSCALERS, GenerationRequest, Hires
 from sfumato.engine import latents as lat
 
 if TYPE_CHECKING:
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
     from sfumato.engine.loop import NoisePredictor, OnStep
     from sfumato.models.components import Components
+    from sfumato.models.upscalers import UpscalerModel
+    from sfumato.prompts.networks import Resolver
 
 # A1111's latent upscalers: torch interpolation mode and antialiasing.
 _LATENT_MODES: dict[str, tuple[str, bool]] = {
@@ -40,6 +42,7 @@ class HiresPlan:
     sampler: str
     prompt: str
     negative_prompt: str
+    model: UpscalerModel | None = None  # the upscaler model, when the hires upscaler names one
 
 
 def plan_hires(request: GenerationRequest, width: int, height: int) -> HiresPlan | None:
@@ -57,6 +60,25 @@ def plan_hires(request: GenerationRequest, width: int, height: int) -> HiresPlan
         sampler=hires.sampler or request.sampler,
         prompt=hires.prompt or request.prompt,
         negative_prompt=hires.negative_prompt or request.negative_prompt,
+    )
+
+
+def with_upscaler_model(plan: HiresPlan, components: Components, resolve: Resolver) -> HiresPlan:
+    """The plan with its upscaler model loaded, when it names one (not a latent or built-in upscaler)."""
+    name = plan.hires.upscaler
+    if name in HIRES_UPSCALERS:
+        return plan
+    from sfumato.core.errors import ModelNotFound
+    from sfumato.models.upscalers import load_upscaler
+
+    path = resolve("upscaler", name)
+    if path is None or not path.is_file():
+        raise ModelNotFound(
+            f"No hires upscaler named {name!r}.",
+            f"Use one of {', '.join(HIRES_UPSCALERS)} or an upscaler in your folders (`sfumato models list`).",
+        )
+    return replace(
+        plan, model=load_upscaler(path, device=components.device, dtype=components.dtype, name=name)
     )
 
 
@@ -90,11 +112,16 @@ def upscale(
         return bigger[..., y : y + plan.height // factor, x : x + plan.width // factor]
     from PIL import Image
 
+    from sfumato.models.upscalers import enlarge
+
     resample = Image.Resampling.LANCZOS if plan.hires.upscaler == "Lanczos" else Image.Resampling.NEAREST
     from sfumato.engine.tiled_vae import should_tile
 
     first = should_tile(components, latents.shape[-1] * factor, latents.shape[-2] * factor, tiled_vae)
     pictures = lat.tensor_to_pils(lat.decode(components, latents, notes, tiled=first))
+    if plan.model is not None:  # enlarged by the model, then to the exact size by Lanczos below
+        pictures = [enlarge(plan.model, p, (plan.width, plan.height)) for p in pictures]
+        resample = Image.Resampling.LANCZOS
     (width, height), (x, y) = _cover(pictures[0].size, (plan.width, plan.height))
     resized = [
         p.resize((width, height), resample).crop((x, y, x + plan.width, y + plan.height)) for p in pictures

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sfumato.archive.index import Record
     from sfumato.models.cache import ModelCache
     from sfumato.models.components import Components
+    from sfumato.postprocess.steps import StepContext
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,11 @@ class RunOutput:
 
 def check_limits(settings: Settings, request: GenerationRequest) -> None:
     """What the settings forbid, checked before any model is loaded or file written."""
+    if request.postprocess:
+        from sfumato.postprocess.steps import check_step_sizes, check_steps
+
+        check_steps(request.postprocess)
+        check_step_sizes(settings, request)
     if request.init_image is not None and (request.outpaint or request.upscale):
         from sfumato.core.images import load_image
         from sfumato.core.request import check_canvas, grown_size
@@ -75,6 +81,7 @@ def run_request(
             components = load_model(settings, request.model, vae=request.vae, cache=cache)
     archive = Archive(settings)
     output = RunOutput(notes=list(components.notes), timings=timings.seconds)
+    steps = _step_context(settings, components, output.notes, cancel)
 
     def render(job: GenerationRequest) -> list[SavedPicture]:
         assert components is not None
@@ -91,9 +98,12 @@ def run_request(
         saved = []
         for item in result.images:
             crops: list[Any] = []
-            if item.recipe.anatomy_gate is not None or item.recipe.postprocess:
-                with timings.measure("anatomy gate and face steps"):
-                    item, crops = _gate_and_face_steps(settings, components, item, output.notes, cancel)
+            if item.recipe.anatomy_gate is not None:
+                with timings.measure("anatomy gate"):
+                    item = _gate(settings, components, item, output.notes, cancel, steps.resolve)
+            if job.postprocess:
+                with timings.measure("post-processing"):
+                    item, crops = _postprocessed(item, job, steps)
             with timings.measure("save and index"):
                 record = archive.save(item, format=image_format)
                 picture = SavedPicture(record=record, item=item, file=archive.path_of(record))
@@ -108,6 +118,32 @@ def run_request(
         if request.fix_crop:
             _fix_crop(settings, picture, render, output.notes)
     return output
+
+
+def _step_context(
+    settings: Settings, components: Components, notes: list[str], cancel: CancelToken | None
+) -> StepContext:
+    from sfumato.postprocess.steps import StepContext
+    from sfumato.prompts.networks import LibraryResolver
+
+    return StepContext(
+        settings=settings, notes=notes, components=components, cancel=cancel, resolve=LibraryResolver(settings)
+    )
+
+
+def _postprocessed(
+    item: GeneratedImage, job: GenerationRequest, context: StepContext
+) -> tuple[GeneratedImage, list[Any]]:
+    """The picture after the request's post-processing steps, in order, with what A1111 writes for them,
+    and the detailer's crops when it keeps them."""
+    from dataclasses import replace
+
+    from sfumato.postprocess.steps import infotext_params, run_steps
+
+    context.recipe, context.crops, context.infotext = item.recipe, [], {}
+    picture = run_steps(item.image, job.postprocess, context)
+    extra = {**item.extra, **infotext_params(job.postprocess), **context.infotext}
+    return replace(item, image=picture, extra=extra), context.crops
 
 
 def _fix_crop(
@@ -127,29 +163,6 @@ def _fix_crop(
         notes.append(f"{picture.file.name} was not fixed: {error.message}")
         return
     render(fix)
-
-
-def _gate_and_face_steps(
-    settings: Settings,
-    components: Components,
-    item: GeneratedImage,
-    notes: list[str],
-    cancel: CancelToken | None,
-) -> tuple[GeneratedImage, list[Any]]:
-    """The anatomy gate (when asked), then the restore-faces and detail steps of the recipe."""
-    from sfumato.core.postprocess import DetailStep, RestoreFacesStep
-    from sfumato.prompts.networks import LibraryResolver
-
-    resolve = LibraryResolver(settings)
-    if item.recipe.anatomy_gate is not None:
-        item = _gate(settings, components, item, notes, cancel, resolve)
-    if not any(isinstance(s, DetailStep | RestoreFacesStep) for s in item.recipe.postprocess):
-        return item, []
-    from sfumato.postprocess.face_steps import run_face_steps
-
-    done = run_face_steps(item, components, settings, cancel=cancel, resolve=resolve)
-    notes += [note for note in done.notes if note not in notes]
-    return done.item, done.crops
 
 
 def _gate(

@@ -46,6 +46,8 @@ TREE_KINDS: dict[str, str] = {
     "RealESRGAN": "upscaler",
     "BSRGAN": "upscaler",
     "SwinIR": "upscaler",
+    "DAT": "upscaler",
+    "HAT": "upscaler",
     "ScuNET": "upscaler",
     "upscale_models": "upscaler",
     "GFPGAN": "restorer",
@@ -178,8 +180,8 @@ class ModelLibrary:
                 cached = _cached(db, path, size, mtime)
                 arch = cached[0] if cached else None
                 digest = cached[1] if cached else None
-                if identify and arch is None and kind in ("checkpoint", "vae"):
-                    arch = self._identify(path)
+                if identify and arch is None and kind in ("checkpoint", "vae", "upscaler"):
+                    arch = self._identify(path, kind)
                     _store(db, path, size, mtime, architecture=arch)
                 if hash and digest is None and not path.is_dir():
                     digest = self.hash_file(path, progress(path) if progress else None, db=db)
@@ -190,11 +192,16 @@ class ModelLibrary:
 
     def _walk(self, db: sqlite3.Connection) -> Iterator[tuple[Path, str, str, int, int]]:
         from sfumato.models.loading import BUILTIN_MODEL, demo_model_folder
+        from sfumato.models.upscalers import BUILTIN_UPSCALER, demo_upscaler_file
 
         builtin = demo_model_folder()
         if (builtin / "model_index.json").is_file():
             size = sum(p.stat().st_size for p in builtin.rglob("*") if p.is_file())
             yield builtin, "checkpoint", BUILTIN_MODEL, size, builtin.stat().st_mtime_ns
+        upscaler = demo_upscaler_file()
+        if upscaler.is_file():
+            stat = upscaler.stat()
+            yield upscaler, "upscaler", BUILTIN_UPSCALER, stat.st_size, stat.st_mtime_ns
         for root in self.folders():
             if (root / "model_index.json").is_file():  # the folder is itself one diffusers model
                 stat = root.stat()
@@ -208,13 +215,20 @@ class ModelLibrary:
                     kind = folder.kind or _content_kind(db, path, stat, folder.fallback)
                     yield path, kind, rel, stat.st_size, stat.st_mtime_ns
 
-    def _identify(self, path: Path) -> str:
+    def _identify(self, path: Path, kind: str = "checkpoint") -> str:
         from sfumato.models.identify import identify_file
+        from sfumato.models.upscalers import identify_upscaler
 
         try:
+            if kind == "upscaler":
+                return identify_upscaler(path)
             identity = identify_file(path)
         except SfumatoError as exc:
-            return "unsafe" if type(exc).__name__ == "UnsafeModelFile" else "unreadable"
+            if type(exc).__name__ == "UnsafeModelFile":
+                return "unsafe"
+            return (
+                "unknown" if type(exc).__name__ == "UnsupportedModel" and kind == "upscaler" else "unreadable"
+            )
         return identity.architecture or identity.kind
 
     # hashing -----------------------------------------------------------------------------------

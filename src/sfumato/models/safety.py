@@ -291,13 +291,21 @@ def convert_to_safetensors(path: Path, *, torch_version: str | None = None) -> P
     return target
 
 
+# Where training scripts keep the weights: checkpoints under "state_dict"; BasicSR's upscalers (RealESRGAN,
+# SwinIR, HAT, DAT) under "params_ema" (the EMA weights, preferred as the released ones) or "params".
+_WRAPPERS = ("state_dict", "params_ema", "params-ema", "params", "model_state_dict", "net")
+
+
 def _tensors_of(loaded: object) -> dict[str, torch.Tensor]:
     """The tensors of a loaded pickle, nested mappings flattened with dots: an A1111 embedding's
     ``{"string_to_param": {"*": t}}`` becomes ``string_to_param.*``, its safetensors layout."""
     import torch
 
-    while isinstance(loaded, dict) and "state_dict" in loaded and isinstance(loaded["state_dict"], dict):
-        loaded = loaded["state_dict"]
+    while isinstance(loaded, dict):
+        wrapped = next((loaded[k] for k in _WRAPPERS if isinstance(loaded.get(k), dict)), None)
+        if wrapped is None:
+            break
+        loaded = wrapped
     if not isinstance(loaded, dict):
         return {}
     out: dict[str, torch.Tensor] = {}

@@ -23,13 +23,6 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class FaceStepsOutput:
-    item: GeneratedImage
-    notes: list[str] = field(default_factory=list)
-    crops: list[Image.Image] = field(default_factory=list)  # detail crops the steps asked to keep
-
-
-@dataclass
 class FaceStepResult:
     picture: Image.Image
     notes: list[str] = field(default_factory=list)
@@ -72,39 +65,6 @@ def run_face_step(
     infotext[f"ADetailer inpaint padding{suffix}"] = str(step.padding)
     crops = detailed.crops if step.save_crops else []
     return FaceStepResult(detailed.picture, detailed.notes, crops, infotext)
-
-
-def run_face_steps(
-    item: GeneratedImage,
-    components: Components,
-    settings: Settings,
-    *,
-    cancel: CancelToken | None = None,
-    resolve: Resolver | None = None,
-) -> FaceStepsOutput:
-    """``item`` with each restore-faces and detail step of its recipe applied in order (upscale
-    steps are passed over); the infotext gains what A1111 (and ADetailer) write for them."""
-    output = FaceStepsOutput(item=item)
-    picture = item.image
-    extra = dict(item.extra)
-    for number, step in enumerate(item.recipe.postprocess, start=1):
-        if isinstance(step, RestoreFacesStep | DetailStep):
-            done = run_face_step(
-                picture,
-                step,
-                recipe=item.recipe,
-                components=components,
-                settings=settings,
-                number=number,
-                cancel=cancel,
-                resolve=resolve,
-            )
-            picture = done.picture
-            output.notes += done.notes
-            output.crops += done.crops
-            extra |= done.infotext
-    output.item = replace(item, image=picture, extra=extra)
-    return output
 
 
 def check_face_steps(settings: Settings, request: GenerationRequest) -> None:

@@ -21,9 +21,11 @@ from sfumato.server import (
     edit_routes,
     errors,
     face_routes,
+    postprocess_routes,
     video_routes,
     xyz_routes,
 )
+from sfumato.server.a1111 import extras as a1111_extras
 from sfumato.server.a1111 import routes as a1111_routes
 from sfumato.server.a1111 import routes_more as a1111_more
 from sfumato.server.catalog import ModelCatalog
@@ -95,6 +97,8 @@ def create_app(
     app.include_router(compatibility_routes.build_router())
     app.include_router(a1111_routes.build_router())
     app.include_router(a1111_more.build_router())
+    app.include_router(a1111_extras.build_router())
+    app.include_router(postprocess_routes.build_router())
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["*"], allow_headers=["*"]

@@ -12,7 +12,7 @@ from typing import Literal, Protocol
 
 from sfumato.core.errors import InvalidRequest, ModelNotFound
 
-Kind = Literal["checkpoint", "vae", "lora", "embedding", "restorer"]
+Kind = Literal["checkpoint", "vae", "lora", "embedding", "restorer", "upscaler"]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import cast
 from sfumato.core.settings import Settings
 from sfumato.server.catalog import Kind, ModelEntry
 
-KINDS = ("checkpoint", "vae", "lora", "embedding")
+KINDS = ("checkpoint", "vae", "lora", "embedding", "upscaler")
 
 
 class LibraryCatalog:
@@ -32,7 +32,7 @@ class LibraryCatalog:
                     kind=cast(Kind, item.kind),
                     hash=item.hash,
                     sha256=item.sha256,
-                    architecture=item.architecture,
+                    architecture=item.architecture or _upscaler_architecture(item.path, item.kind),
                     path=item.path,
                     pickled=_is_pickle(item.path),
                 )
@@ -57,3 +57,18 @@ def _is_pickle(path: Path) -> bool:
         return sniff_format(path) in (FileFormat.PICKLE, FileFormat.ZIP_PICKLE)
     except OSError:
         return False
+
+
+def _upscaler_architecture(path: Path, kind: str) -> str | None:
+    """spandrel's name for an upscaler file's architecture, from its header ("unsafe" for a pickle)."""
+    if kind != "upscaler":
+        return None
+    from sfumato.core.errors import SfumatoError, UnsafeModelFile
+    from sfumato.models.upscalers import identify_upscaler
+
+    try:
+        return identify_upscaler(path)
+    except UnsafeModelFile:
+        return "unsafe"
+    except SfumatoError:
+        return None

@@ -7,7 +7,7 @@ import warnings
 
 from PIL import Image
 
-from sfumato.core.errors import ImageReadError, InvalidRequest
+from sfumato.core.errors import ImageReadError, InvalidRequest, ModelNotFound
 from sfumato.core.images import MAX_PIXELS, decode_data_uri, load_image, unreadable
 from sfumato.core.request import GenerationRequest, check_canvas, grown_size
 from sfumato.server.catalog import find
@@ -82,4 +82,28 @@ def checked_request(ctx: ServerContext, request: GenerationRequest) -> Generatio
             updates["model"] = selected.name
     if request.vae is not None:
         updates["vae"] = find(ctx.catalog, request.vae, "vae").name
+    check_upscalers(ctx, request)
     return request.model_copy(update=updates) if updates else request
+
+
+def check_upscalers(ctx: ServerContext, request: GenerationRequest) -> None:
+    """Post-processing steps Sfumato can run, with upscalers the server lists (422 otherwise)."""
+    from sfumato.core.postprocess import BUILTIN_UPSCALERS, UpscaleStep
+    from sfumato.core.request import HIRES_UPSCALERS
+    from sfumato.postprocess.steps import check_steps
+
+    check_steps(request.postprocess)
+    if request.hires is not None and request.hires.upscaler not in HIRES_UPSCALERS:
+        listed_upscaler(ctx, request.hires.upscaler, "hires upscaler", HIRES_UPSCALERS)
+    for step in request.postprocess:
+        if isinstance(step, UpscaleStep) and step.upscaler not in BUILTIN_UPSCALERS:
+            listed_upscaler(ctx, step.upscaler, "upscaler", BUILTIN_UPSCALERS)
+
+
+def listed_upscaler(ctx: ServerContext, name: str, what: str, builtin: tuple[str, ...]) -> str:
+    """The catalog's name of an upscaler model, or a 422 that lists the choices."""
+    try:
+        return find(ctx.catalog, name, "upscaler").name
+    except ModelNotFound:
+        known = [*builtin, *(e.name for e in ctx.catalog.list("upscaler"))]
+        raise InvalidRequest(f"Unknown {what} {name!r}.", f"Choose one of: {', '.join(known)}.") from None

@@ -256,15 +256,12 @@ def _hires(payload: Txt2ImgRequest) -> dict[str, Any]:
     upscaler = payload.hr_upscaler or "Latent"
     # A1111's "None" upscaler resizes the picture with Pillow's Lanczos.
     known = {name.lower(): name for name in HIRES_UPSCALERS} | {"none": "Lanczos"}
-    if upscaler.strip().lower() not in known:
-        raise InvalidRequest(
-            f"Unknown hires upscaler {upscaler!r}.", f"Choose one of: {', '.join(HIRES_UPSCALERS)}."
-        )
+    # other names are upscaler models, checked against the server's list when the request is submitted
     hires: dict[str, Any] = {
         "scale": payload.hr_scale,
         "resize_x": payload.hr_resize_x,
         "resize_y": payload.hr_resize_y,
-        "upscaler": known[upscaler.strip().lower()],
+        "upscaler": known.get(upscaler.strip().lower(), upscaler.strip()),
         "steps": payload.hr_second_pass_steps,
         "denoising_strength": 0.7 if payload.denoising_strength is None else payload.denoising_strength,
         "prompt": payload.hr_prompt,

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Request
 
 from sfumato.core.errors import InvalidRequest
-from sfumato.core.request import HIRES_UPSCALERS, LATENT_UPSCALERS, SAMPLERS, GenerationRequest
+from sfumato.core.request import LATENT_UPSCALERS, SAMPLERS, GenerationRequest
 from sfumato.jobs.model import Job, JobState
 from sfumato.server.a1111.convert import (
     SAMPLER_ALIASES,
@@ -344,14 +344,6 @@ def build_router() -> APIRouter:
             txt2img=[name.lower() for name in TXT2IMG_SCRIPTS],
             img2img=[name.lower() for name in IMG2IMG_SCRIPTS],
         )
-
-    @router.get("/upscalers")
-    def upscalers() -> list[dict[str, Any]]:
-        pixel = [name for name in HIRES_UPSCALERS if name not in LATENT_UPSCALERS]
-        return [
-            {"name": name, "model_name": None, "model_path": None, "model_url": None, "scale": 4}
-            for name in pixel
-        ]
 
     @router.get("/face-restorers")
     def face_restorers(request: Request) -> list[dict[str, str | None]]:
