@@ -127,7 +127,11 @@ def _step_context(
     from sfumato.prompts.networks import LibraryResolver
 
     return StepContext(
-        settings=settings, notes=notes, components=components, cancel=cancel, resolve=LibraryResolver(settings)
+        settings=settings,
+        notes=notes,
+        components=components,
+        cancel=cancel,
+        resolve=LibraryResolver(settings),
     )
 
 

@@ -6,7 +6,7 @@ the upscaler's dispatcher and are passed over here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from PIL import Image
@@ -16,7 +16,6 @@ from sfumato.core.postprocess import DetailStep, RestoreFacesStep
 if TYPE_CHECKING:
     from sfumato.core.events import CancelToken
     from sfumato.core.request import GenerationRequest
-    from sfumato.core.result import GeneratedImage
     from sfumato.core.settings import Settings
     from sfumato.models.components import Components
     from sfumato.prompts.networks import Resolver
