@@ -391,6 +391,7 @@ def _mount() -> None:
     import sfumato.cli.canvas
     import sfumato.cli.xyz  # noqa: F401  (registers xyz on `app`)
     from sfumato.cli.archive import archive_app
+    from sfumato.cli.blocklist import blocklist_app
     from sfumato.cli.models import models_app
     from sfumato.cli.prompt import prompt_app
     from sfumato.cli.serve import serve
@@ -398,6 +399,7 @@ def _mount() -> None:
 
     app.add_typer(archive_app, name="archive", help="Your pictures: list, search, show, rebuild the index.")
     app.add_typer(models_app, name="models")
+    app.add_typer(blocklist_app, name="blocklist")
     app.add_typer(prompt_app, name="prompt")
     app.add_typer(train_app, name="train")
     app.command()(serve)

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
         le=4096,
         description="Largest side an outpainted or upscaled picture may grow to, in pixels.",
     )
+    blocklists: list[Path] = Field(
+        default_factory=list,
+        description="Name blocklists (docs/blocklist.md): prompts naming an entry are refused. Empty = off.",
+    )
     model_cache_bytes: int = Field(default=8 * 1024**3, ge=0, description="Budget for models kept loaded.")
     host: str = "127.0.0.1"
     port: int = Field(default=7860, ge=1, le=65535)

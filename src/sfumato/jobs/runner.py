@@ -39,6 +39,10 @@ class RunOutput:
 
 def check_limits(settings: Settings, request: GenerationRequest) -> None:
     """What the settings forbid, checked before any model is loaded or file written."""
+    if settings.blocklists:
+        from sfumato.analysis.blocklist import load_blocklists, request_prompts
+
+        load_blocklists(settings.blocklists).check(request_prompts(request))
     if request.init_image is not None and (request.outpaint or request.upscale):
         from sfumato.core.images import load_image
         from sfumato.core.request import check_canvas, grown_size

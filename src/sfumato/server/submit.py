@@ -58,6 +58,10 @@ def checked_request(ctx: ServerContext, request: GenerationRequest) -> Generatio
         image = open_client_image(ref, what)
         if field == "init_image" and (request.outpaint or request.upscale):
             check_canvas(*grown_size(request, image.size), ctx.settings.max_canvas_side)
+    if ctx.settings.blocklists:
+        from sfumato.analysis.blocklist import load_blocklists, request_prompts
+
+        load_blocklists(ctx.settings.blocklists).check(request_prompts(request))
     check_prompt_networks(request.prompt)
     check_prompt_networks(request.negative_prompt)
     if request.model is not None:
