@@ -102,6 +102,10 @@ HrResizeY = Annotated[int | None, typer.Option("--hr-resize-y", help="Second-pas
 HrSampler = Annotated[str | None, typer.Option("--hr-sampler", help="Second-pass sampler.")]
 HrPrompt = Annotated[str | None, typer.Option("--hr-prompt", help="Second-pass prompt.")]
 HrNegative = Annotated[str | None, typer.Option("--hr-negative", help="Second-pass negative prompt.")]
+NsfwFilter = Annotated[
+    str | None,
+    typer.Option("--nsfw-filter", help="off, blur or withhold pictures the NSFW check flags (default: settings)."),
+]
 FixCrop = Annotated[
     bool, typer.Option("--fix-crop", help="Then outpaint where the subject is cut off by the frame.")
 ]
@@ -236,6 +240,7 @@ def generate(
     vae: Vae = None,
     recall: Recall = None,
     fix_crop: FixCrop = False,
+    nsfw_filter: NsfwFilter = None,
     hires: HiresOn = False,
     hr_scale: HrScale = None,
     hr_upscaler: HrUpscaler = None,
@@ -285,6 +290,7 @@ def img2img(
     vae: Vae = None,
     recall: Recall = None,
     fix_crop: FixCrop = False,
+    nsfw_filter: NsfwFilter = None,
     image_format: Format = "png",
     output_dir: OutputDir = None,
     as_json: Json = False,
@@ -367,6 +373,7 @@ _FIELDS = {
     "strength": "denoising_strength",
     "model": "model",
     "vae": "vae",
+    "nsfw_filter": "nsfw_filter",
 }
 
 
@@ -388,6 +395,7 @@ def request_fields(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _mount() -> None:
+    import sfumato.cli.analysis
     import sfumato.cli.canvas
     import sfumato.cli.xyz  # noqa: F401  (registers xyz on `app`)
     from sfumato.cli.archive import archive_app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -299,6 +299,11 @@ class GenerationRequest(BaseModel):
         default_factory=list,
         max_length=16,
         description="Steps run on each finished picture, in order: upscale, restore faces, detail.",
+    )
+    nsfw_filter: Literal["off", "blur", "withhold"] | None = Field(
+        default=None,
+        description="What the NSFW check does with a flagged picture: off, blur or withhold; "
+        "none = the settings' nsfw_filter.",
     )
     model: str | None = None
     vae: str | None = None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sfumato.core.errors import SfumatoError
 from sfumato.core.events import CancelToken, ProgressCallback
 from sfumato.core.images import ImageFormat
 from sfumato.core.request import GenerationRequest
@@ -90,8 +91,13 @@ def run_request(
         timings.add(result.timings)
         saved = []
         with timings.measure("save and index"):
-            for item in result.images:
+            for generated in result.images:
+                item = _nsfw_filtered(settings, job, generated, output.notes)
+                if item is None:
+                    continue
                 record = archive.save(item, format=image_format)
+                if settings.embed_on_save:
+                    _remember(settings, record, output.notes)
                 picture = SavedPicture(record=record, item=item, file=archive.path_of(record))
                 saved.append(picture)
                 output.pictures.append(picture)
@@ -103,6 +109,32 @@ def run_request(
         if request.fix_crop:
             _fix_crop(settings, picture, render, output.notes)
     return output
+
+
+def _nsfw_filtered(
+    settings: Settings, job: GenerationRequest, item: GeneratedImage, notes: list[str]
+) -> GeneratedImage | None:
+    mode = job.nsfw_filter or settings.nsfw_filter
+    if mode == "off":
+        return item
+    from sfumato.analysis.nsfw import apply_filter
+
+    kept, note = apply_filter(item, mode, settings)
+    if note:
+        notes.append(note)
+    return kept
+
+
+def _remember(settings: Settings, record: Record, notes: list[str]) -> None:
+    """Concept search embeds on save when asked; a CLIP that fails here must not lose the picture."""
+    from sfumato.analysis.archive_search import remember_picture
+
+    try:
+        remember_picture(settings, record)
+    except SfumatoError as error:
+        note = f"Not embedded for concept search: {error}"
+        if note not in notes:
+            notes.append(note)
 
 
 def _fix_crop(

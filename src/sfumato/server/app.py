@@ -14,7 +14,8 @@ from sfumato.core.settings import Settings
 from sfumato.jobs.queue import JobQueue
 from sfumato.jobs.store_sqlite import SqliteJobStore
 from sfumato.jobs.worker import RunFunction
-from sfumato.server import api, archive_routes, blocklist_routes, errors, xyz_routes
+from sfumato.server import analysis_routes, api, archive_routes, blocklist_routes, errors, xyz_routes
+from sfumato.server.a1111 import interrogate as a1111_interrogate
 from sfumato.server.a1111 import routes as a1111_routes
 from sfumato.server.catalog import ModelCatalog
 from sfumato.server.context import ServerConfig, ServerContext
@@ -80,6 +81,8 @@ def create_app(
     app.include_router(xyz_routes.build_router())
     app.include_router(blocklist_routes.build_router())
     app.include_router(a1111_routes.build_router())
+    app.include_router(a1111_interrogate.build_router())
+    app.include_router(analysis_routes.build_router())
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["*"], allow_headers=["*"]
