@@ -71,9 +71,9 @@ def read_list(path: Path) -> PhraseList:
 
 
 def _bad(path: Path, line: int, why: str) -> InvalidRequest:
-    where = f"{path}, line {line}" if line else str(path)
+    where = f"line {line}: " if line else ""
     return InvalidRequest(
-        f"The phrase list {where} cannot be used: {why}.",
+        f"The phrase list {path} cannot be used: {where}{why}.",
         "A phrase list is a UTF-8 .txt file, one phrase a line; see the README's Interrogate section.",
     )
 
