@@ -46,7 +46,9 @@ def write_dataset(folder: Path, rows: int, seed: int = 0) -> np.ndarray:
             }
         )
         pq.write_table(table, folder / "metadata" / f"metadata_{n}.parquet")
-    queries = concepts[rng.integers(0, len(concepts), 200)] + 0.8 * rng.normal(size=(200, DIM)).astype(np.float32)
+    queries = concepts[rng.integers(0, len(concepts), 200)] + 0.8 * rng.normal(size=(200, DIM)).astype(
+        np.float32
+    )
     return (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
 
 
@@ -76,7 +78,9 @@ def main() -> None:
             recall.append(len({h.id for h in hits} & set(exact.ids.tolist())) / 10)
     index_p95, exact_p95 = p95_ms(index_times), p95_ms(exact_times)
     print(f"rows {rows}, dim {DIM}, index {dataset.index.kind}, opened and indexed in {built:.1f} s")
-    print(f"p95 query: index {index_p95:.2f} ms, numpy exact scan {exact_p95:.2f} ms ({exact_p95 / index_p95:.1f}x)")
+    print(
+        f"p95 query: index {index_p95:.2f} ms, numpy exact scan {exact_p95:.2f} ms ({exact_p95 / index_p95:.1f}x)"
+    )
     print(f"recall@10 of the index vs the exact scan: {np.mean(recall):.3f}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +23,16 @@ def demo_rows(count: int = 60, seed: int = 5) -> tuple[list[str], np.ndarray]:
     return captions, vectors
 
 
-def write_shards(folder: Path, captions: list[str], vectors: np.ndarray, shards: int = 2, **columns: list) -> Path:
+def write_shards(
+    folder: Path, captions: list[str], vectors: np.ndarray, shards: int = 2, **columns: list
+) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     (folder / "img_emb").mkdir(parents=True)
     (folder / "metadata").mkdir()
     bounds = np.linspace(0, len(captions), shards + 1).astype(int)
-    for n, (start, end) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+    for n, (start, end) in enumerate(itertools.pairwise(bounds)):
         np.save(folder / "img_emb" / f"img_emb_{n}.npy", vectors[start:end].astype(np.float16))
         table = {
             "caption": captions[start:end],

@@ -45,12 +45,12 @@ def test_missing_and_incompatible_files_say_what_is_needed(tmp_path: Path) -> No
         load_clip(tmp_path / "nowhere")
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ModelNotFound, match="no .safetensors weights.*config.json \\+ model.safetensors"):
+    with pytest.raises(ModelNotFound, match=r"no .safetensors weights.*config.json \+ model.safetensors"):
         load_clip(empty)
     no_config = tmp_path / "no-config"
     shutil.copytree(demo_clip_folder(), no_config)
     (no_config / "config.json").unlink()
-    with pytest.raises(ModelNotFound, match="has no config.json"):
+    with pytest.raises(ModelNotFound, match=r"has no config.json"):
         load_clip(no_config)
     other = tmp_path / "other"
     shutil.copytree(demo_clip_folder(), other)
@@ -76,6 +76,12 @@ def test_an_openclip_file_is_named_as_such(tmp_path: Path) -> None:
     import torch
     from safetensors.torch import save_file
 
-    save_file({"visual.conv1.weight": torch.zeros(4, 3, 2, 2), "transformer.resblocks.0.ln_1.weight": torch.zeros(4)}, tmp_path / "open_clip.safetensors")
+    save_file(
+        {
+            "visual.conv1.weight": torch.zeros(4, 3, 2, 2),
+            "transformer.resblocks.0.ln_1.weight": torch.zeros(4),
+        },
+        tmp_path / "open_clip.safetensors",
+    )
     with pytest.raises(SfumatoError, match="looks like an OpenCLIP checkpoint"):
         load_clip(tmp_path / "open_clip.safetensors")

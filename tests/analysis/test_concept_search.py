@@ -36,7 +36,9 @@ def _fill_archive(settings: Settings) -> dict[str, int]:
     archive = Archive(settings)
     ids = {}
     for prompt, attributes in SCENES.items():
-        item = GeneratedImage(picture(scene_of(*attributes)), GenerationRequest(prompt=prompt), ModelInfo("demo", "0"))
+        item = GeneratedImage(
+            picture(scene_of(*attributes)), GenerationRequest(prompt=prompt), ModelInfo("demo", "0")
+        )
         ids[attributes[0]] = archive.save(item).id
     return ids
 
@@ -53,7 +55,9 @@ def test_archive_search_by_text_and_by_picture(tmp_path: Path) -> None:
     assert embeddings_path(settings).exists()
 
 
-def test_cli_search_and_rebuild_embeds_from_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_search_and_rebuild_embeds_from_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SFUMATO_DATA_DIR", str(tmp_path / "data"))
     ids = _fill_archive(Settings())
     rebuilt = runner.invoke(app, ["archive", "rebuild", "--json"])
@@ -76,7 +80,9 @@ def test_dataset_search_by_text_picture_and_neighbours(tmp_path: Path) -> None:
     clip = load_clip()
     assert len(dataset) == 60 and dataset.index.kind == "exact"
     best = dataset.search(clip.embed_texts(["a white circle"])[0], 3)
-    assert all("white" in hit.caption and ("circle" in hit.caption or "disc" in hit.caption) for hit in best[:1])
+    assert all(
+        "white" in hit.caption and ("circle" in hit.caption or "disc" in hit.caption) for hit in best[:1]
+    )
     assert best[0].url.startswith("https://") and best[0].aesthetic is not None
     row = best[0].id
     by_picture = dataset.search(dataset.index.vectors[row], 1)
@@ -101,15 +107,21 @@ def test_dataset_api(tmp_path: Path) -> None:
     folder = write_demo_dataset(tmp_path / "shapes-set")
     settings = Settings(data_dir=tmp_path / "data", datasets=[folder])
     with TestClient(create_app(settings), base_url="http://127.0.0.1:7860") as client:
-        found = client.post("/api/search/dataset", json={"dataset": "shapes-set", "text": "a blue star", "limit": 3})
+        found = client.post(
+            "/api/search/dataset", json={"dataset": "shapes-set", "text": "a blue star", "limit": 3}
+        )
         assert found.status_code == 200, found.text
         first = found.json()["results"][0]
         assert "blue" in first["caption"] and "star" in first["caption"]
-        walk = client.post("/api/search/dataset", json={"dataset": "shapes-set", "neighbours_of": first["id"]})
+        walk = client.post(
+            "/api/search/dataset", json={"dataset": "shapes-set", "neighbours_of": first["id"]}
+        )
         assert walk.status_code == 200 and first["id"] not in [r["id"] for r in walk.json()["results"]]
         missing = client.post("/api/search/dataset", json={"dataset": "nope", "text": "a star"})
         assert missing.status_code == 404 and "shapes-set" in missing.json()["detail"]
-        both = client.post("/api/search/dataset", json={"dataset": "shapes-set", "text": "a", "neighbours_of": 1})
+        both = client.post(
+            "/api/search/dataset", json={"dataset": "shapes-set", "text": "a", "neighbours_of": 1}
+        )
         assert both.status_code == 422
         archive = client.post("/api/search/archive", json={"text": "a star"})
         assert archive.status_code == 200 and archive.json() == {"results": []}
@@ -121,12 +133,16 @@ def test_dataset_errors_name_the_file_and_what_is_wrong(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.table({"text": captions, "url": captions}), no_caption / "metadata" / "metadata_0.parquet")
-    with pytest.raises(DatasetError, match="metadata_0.parquet lacks the column caption"):
+    pq.write_table(
+        pa.table({"text": captions, "url": captions}), no_caption / "metadata" / "metadata_0.parquet"
+    )
+    with pytest.raises(DatasetError, match=r"metadata_0.parquet lacks the column caption"):
         Dataset(no_caption)
     short = write_shards(tmp_path / "b", captions, vectors, shards=2)
     np.save(short / "img_emb" / "img_emb_1.npy", vectors[:2])
-    with pytest.raises(DatasetError, match="metadata_1.parquet has 5 rows but img_emb_1.npy has 2 embeddings"):
+    with pytest.raises(
+        DatasetError, match=r"metadata_1.parquet has 5 rows but img_emb_1.npy has 2 embeddings"
+    ):
         Dataset(short)
     lonely = write_shards(tmp_path / "c", captions, vectors, shards=2)
     (lonely / "metadata" / "metadata_1.parquet").unlink()
@@ -134,7 +150,7 @@ def test_dataset_errors_name_the_file_and_what_is_wrong(tmp_path: Path) -> None:
         Dataset(lonely)
     pickled = write_shards(tmp_path / "d", captions, vectors, shards=1)
     np.save(pickled / "img_emb" / "img_emb_0.npy", np.array([{"x": 1}] * 10, dtype=object), allow_pickle=True)
-    with pytest.raises(DatasetError, match="img_emb_0.npy is not a readable .npy array"):
+    with pytest.raises(DatasetError, match=r"img_emb_0.npy is not a readable .npy array"):
         Dataset(pickled)
     with pytest.raises(DatasetError, match="No dataset folder"):
         Dataset(tmp_path / "none")

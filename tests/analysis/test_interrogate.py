@@ -43,11 +43,15 @@ def test_the_prompt_joins_the_best_phrase_of_each_list_after_a_caption() -> None
 
 def test_user_lists_extend_and_add(tmp_path: Path) -> None:
     (tmp_path / "shapes.txt").write_text("heart\n", encoding="utf-8")
-    (tmp_path / "moods.txt").write_text("# pick: 2\n# template: a {} picture\ncalm\nbusy\nodd\n", encoding="utf-8")
+    (tmp_path / "moods.txt").write_text(
+        "# pick: 2\n# template: a {} picture\ncalm\nbusy\nodd\n", encoding="utf-8"
+    )
     lists = {pl.name: pl for pl in load_lists("demo", tmp_path)}
     assert lists["shapes"].phrases[-1] == "heart" and lists["shapes"].template == "a {}"
     assert lists["moods"].pick == 2 and lists["moods"].prompts()[0] == "a calm picture"
-    result = interrogate(picture(scene_of("circle", "red", "center", "white")), load_clip(), list(lists.values()))
+    result = interrogate(
+        picture(scene_of("circle", "red", "center", "white")), load_clip(), list(lists.values())
+    )
     assert len([p for p in result.prompt.split(", ") if p in {"calm", "busy", "odd"}]) == 2
 
 

@@ -14,7 +14,9 @@ from sfumato.core.errors import CorruptModelFile, ModelNotFound
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-TAGS = "tag_id,name,category,count\n1,red_thing,0,10\n2,blue_thing,0,10\n3,some_character,4,5\n4,general,9,100\n"
+TAGS = (
+    "tag_id,name,category,count\n1,red_thing,0,10\n2,blue_thing,0,10\n3,some_character,4,5\n4,general,9,100\n"
+)
 
 
 def _write_tagger(folder: Path) -> Path:
@@ -61,7 +63,7 @@ def test_a_broken_tagger_folder_says_what_is_needed(tmp_path: Path) -> None:
     folder = tmp_path / "half"
     folder.mkdir()
     (folder / "model.onnx").write_bytes(b"not onnx")
-    with pytest.raises(ModelNotFound, match="lacks selected_tags.csv"):
+    with pytest.raises(ModelNotFound, match=r"lacks selected_tags.csv"):
         tag_picture(Image.new("RGB", (8, 8)), folder)
     (folder / "selected_tags.csv").write_text(TAGS, encoding="utf-8")
     with pytest.raises(CorruptModelFile, match="not an ONNX model"):

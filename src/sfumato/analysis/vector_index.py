@@ -74,7 +74,7 @@ def _ivf(vectors: np.ndarray, threads: int) -> Any:
             "Install it with `pip install 'sfumato[analysis]'`.",
         ) from None
     faiss.omp_set_num_threads(threads)
-    cells = max(1, int(4 * np.sqrt(len(vectors))))
+    cells = max(1, int(np.sqrt(len(vectors))))
     quantizer = faiss.IndexFlatIP(vectors.shape[1])
     index = faiss.IndexIVFFlat(quantizer, vectors.shape[1], cells, faiss.METRIC_INNER_PRODUCT)
     rng = np.random.default_rng(0)

@@ -104,7 +104,9 @@ HrPrompt = Annotated[str | None, typer.Option("--hr-prompt", help="Second-pass p
 HrNegative = Annotated[str | None, typer.Option("--hr-negative", help="Second-pass negative prompt.")]
 NsfwFilter = Annotated[
     str | None,
-    typer.Option("--nsfw-filter", help="off, blur or withhold pictures the NSFW check flags (default: settings)."),
+    typer.Option(
+        "--nsfw-filter", help="off, blur or withhold pictures the NSFW check flags (default: settings)."
+    ),
 ]
 FixCrop = Annotated[
     bool, typer.Option("--fix-crop", help="Then outpaint where the subject is cut off by the frame.")
