@@ -15,8 +15,8 @@ from sfumato.core.result import GeneratedImage, ModelInfo
 from sfumato.core.settings import Settings
 from sfumato.demo import world
 
-CONCEPT = ["a star"]
-BLUE_BACKGROUND = "a blue background"
+CONCEPT = ["a star=0.45"]  # similarity thresholds are per CLIP: the demo CLIP scores a match ~0.55+
+BLUE_BACKGROUND = "a blue background=0.45"
 
 
 def _item(shape: str, colour: str, position: str, background: str) -> GeneratedImage:

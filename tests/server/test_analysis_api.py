@@ -48,7 +48,7 @@ def test_a1111_interrogate_clip_and_deepdanbooru_without_a_tagger(tmp_path: Path
 
 
 def test_api_interrogate_and_nsfw_check(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", nsfw_concepts=["a star"])
+    settings = Settings(data_dir=tmp_path / "data", nsfw_concepts=["a star=0.45"])
     with _client(settings) as client:
         star = _b64(_scene("star", "white", "center", "red"))
         found = client.post("/api/interrogate", json={"image": star, "lists": ["shapes"]}).json()

@@ -22,9 +22,10 @@ from sfumato.training.trainer import TrainConfig, Trainer
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
     from transformers import CLIPModel
 
-CLIP_STEPS = 4000
+CLIP_STEPS = 2500
 CLIP_BATCH = 64
 CLIP_POOL = 6000
 PARTIAL_FRACTION = 0.6  # captions naming only some attributes of one object or the background
@@ -204,6 +205,7 @@ def train_clip(plan: ClipPlan, time_limit_s: float | None = None) -> CLIPModel:
     )
     torch.manual_seed(plan.seed * 1000 + 7)
     model = build_clip(plan.config)
+    trainable = with_cell_heads(model)
     scenes, pool = scene_pool(plan.seed, plan.pool_size)
 
     def loss_fn(step: int) -> tuple[torch.Tensor, dict[str, float]]:
@@ -221,18 +223,26 @@ def train_clip(plan: ClipPlan, time_limit_s: float | None = None) -> CLIPModel:
         positives.fill_diagonal_(1.0)
         pictures = np.concatenate([pool[picked], np.stack([np.asarray(world.render(t)) for t, _ in twins])])
         text_features = embed_texts(model, _tokenize(texts))
-        image_features = embed_pixels(model, pictures_to_pixels(pictures))
+        seen = model.vision_model(pixel_values=pictures_to_pixels(pictures))
+        image_features = _unit(model.visual_projection(seen.pooler_output))
+        cells = cell_loss(trainable, seen.last_hidden_state, seen.pooler_output, batch_scenes)
+        cells = cells + where_loss(trainable, image_features, text_features, batch_scenes, said)
         scale = model.logit_scale.clamp(max=4.6052).exp()
         logits = scale * text_features @ image_features.T
         text_to_image = -(functional.log_softmax(logits, 1) * positives / positives.sum(1, keepdim=True))
         image_to_text = -(functional.log_softmax(logits.T, 1) * positives.T / positives.sum(0)[:, None])
         loss = 0.5 * (text_to_image.sum(1).mean() + image_to_text.sum(1).mean())
         hits = positives.gather(1, logits.argmax(1, keepdim=True)).mean()
-        return loss, {"text_to_image_top1": float(hits), "logit_scale": float(scale.detach())}
+        extra = {
+            "text_to_image_top1": float(hits),
+            "logit_scale": float(scale.detach()),
+            "cells": float(cells.detach()),
+        }
+        return loss + cells, extra
 
     config = TrainConfig(
         steps=plan.steps,
-        lr=2e-3,
+        lr=1e-3,
         warmup_steps=100,
         weight_decay=0.05,
         seed=plan.seed,
@@ -240,10 +250,87 @@ def train_clip(plan: ClipPlan, time_limit_s: float | None = None) -> CLIPModel:
         log_every=20,
         time_limit_s=time_limit_s,
     )
-    trainer = Trainer(model, loss_fn, config, plan.out / "clip", name="clip")
+    trainer = Trainer(trainable, loss_fn, config, plan.out / "clip", name="clip")
     trainer.resume()
     trainer.fit()
     return model
+
+
+def with_cell_heads(model: CLIPModel) -> nn.Module:
+    """The CLIP plus training-only heads: what each patch (one grid cell) holds, and which cells are taken.
+
+    A ViT's class token must learn where to look before position can reach it; told what each patch
+    holds and asked where the objects are, it learns that in hundreds of steps instead of never
+    (measured: contrastive loss alone left shape and position at chance after 1,500 steps).
+    """
+    from torch import nn
+
+    width = int(model.config.vision_config.hidden_size)
+    trainable = nn.Module()
+    trainable.clip = model
+    trainable.cell_shape = nn.Linear(width, len(world.SHAPES) + 1)
+    trainable.cell_colour = nn.Linear(width, len(world.COLOURS) + 1)
+    trainable.taken = nn.Linear(width, len(world.POSITIONS))
+    trainable.where = nn.Linear(int(model.config.projection_dim), len(world.POSITIONS))
+    return trainable
+
+
+def where_loss(
+    trainable: nn.Module,
+    image_features: torch.Tensor,
+    text_features: torch.Tensor,
+    scenes: list[world.Scene],
+    said: list[world.Scene],
+) -> torch.Tensor:
+    """One head reads the taken cells from both towers' embeddings, so both put position the same way.
+
+    Contrastive loss alone let both towers ignore position (every "a shape at the X" embedded alike).
+    """
+    import torch
+    from torch.nn import functional
+
+    heads: Any = trainable
+    taken = torch.zeros((len(scenes), len(world.POSITIONS)))
+    for row, scene in enumerate(scenes):
+        for obj in scene.objects:
+            taken[row, list(world.POSITIONS).index(str(obj.position))] = 1.0
+    named = [[o.position for o in s.objects if o.position] for s in said]
+    rows = [i for i, names in enumerate(named) if names]
+    text_taken = torch.zeros((len(rows), len(world.POSITIONS)))
+    for row, index in enumerate(rows):
+        for name in named[index]:
+            text_taken[row, list(world.POSITIONS).index(name)] = 1.0
+    loss = functional.binary_cross_entropy_with_logits(heads.where(image_features * 8), taken)
+    if rows:
+        logits = heads.where(text_features[rows] * 8)
+        loss = loss + functional.binary_cross_entropy_with_logits(logits, text_taken)
+    return loss
+
+
+def cell_loss(
+    trainable: nn.Module, tokens: torch.Tensor, pooled: torch.Tensor, scenes: list[world.Scene]
+) -> torch.Tensor:
+    import torch
+    from torch.nn import functional
+
+    cells = len(world.POSITIONS)
+    shape = torch.full((len(scenes), cells), len(world.SHAPES))
+    colour = torch.full((len(scenes), cells), len(world.COLOURS))
+    taken = torch.zeros((len(scenes), cells))
+    for row, scene in enumerate(scenes):
+        for obj in scene.objects:
+            column, line = world.POSITIONS[str(obj.position)]
+            cell = line * 3 + column
+            shape[row, cell] = world.SHAPES.index(str(obj.shape))
+            colour[row, cell] = list(world.COLOURS).index(str(obj.colour))
+            taken[row, cell] = 1.0
+    patches = tokens[:, 1 : cells + 1]
+    heads: Any = trainable
+    return (
+        functional.cross_entropy(heads.cell_shape(patches).flatten(0, 1), shape.flatten())
+        + functional.cross_entropy(heads.cell_colour(patches).flatten(0, 1), colour.flatten())
+        + functional.binary_cross_entropy_with_logits(heads.taken(pooled), taken)
+    )
 
 
 def load_trained_clip(run: Path) -> tuple[CLIPModel, int]:
@@ -259,7 +346,10 @@ def load_trained_clip(run: Path) -> tuple[CLIPModel, int]:
     checkpoint = latest_checkpoint(run / "clip")
     if checkpoint is None:
         raise FileNotFoundError(f"No checkpoint in {run / 'clip'}; train first with `sfumato train clip`.")
-    model.load_state_dict(load_tensors(checkpoint.model_file), strict=False)
+    weights = load_tensors(checkpoint.model_file)
+    model.load_state_dict(
+        {k.removeprefix("clip."): v for k, v in weights.items() if k.startswith("clip.")}, strict=True
+    )
     return model, checkpoint.step
 
 
