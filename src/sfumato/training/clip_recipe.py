@@ -265,13 +265,14 @@ def with_cell_heads(model: CLIPModel) -> nn.Module:
     """
     from torch import nn
 
-    width = int(model.config.vision_config.hidden_size)
+    config: Any = model.config
+    width = int(config.vision_config.hidden_size)
     trainable = nn.Module()
     trainable.clip = model
     trainable.cell_shape = nn.Linear(width, len(world.SHAPES) + 1)
     trainable.cell_colour = nn.Linear(width, len(world.COLOURS) + 1)
     trainable.taken = nn.Linear(width, len(world.POSITIONS))
-    trainable.where = nn.Linear(int(model.config.projection_dim), len(world.POSITIONS))
+    trainable.where = nn.Linear(int(config.projection_dim), len(world.POSITIONS))
     return trainable
 
 
@@ -326,6 +327,8 @@ def cell_loss(
             taken[row, cell] = 1.0
     patches = tokens[:, 1 : cells + 1]
     heads: Any = trainable
+    if patches.shape[1] != cells:  # patches that are not the grid's cells: only where objects are
+        return functional.binary_cross_entropy_with_logits(heads.taken(pooled), taken)
     return (
         functional.cross_entropy(heads.cell_shape(patches).flatten(0, 1), shape.flatten())
         + functional.cross_entropy(heads.cell_colour(patches).flatten(0, 1), colour.flatten())
