@@ -164,7 +164,9 @@ def _load_folder(folder: Path) -> Clip:
     for file in weights:
         read_safetensors_header(file)
     from transformers import CLIPModel
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # a CLI's output is the answer, not a loading bar
     try:
         model: Any = CLIPModel.from_pretrained(
             folder, local_files_only=True, use_safetensors=True, dtype="float32"
