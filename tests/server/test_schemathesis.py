@@ -43,6 +43,12 @@ _SEMANTIC_REFUSALS = [
     # the video's bytes must decode as a video
     ("POST /api/video/keyframes", ["2xx", "404", "409", "422"]),
     ("POST /sdapi/v1/png-info", ["2xx", "422"]),
+    # analysis: a picture must decode; a search takes exactly one query; datasets and checkers are configured
+    ("POST /sdapi/v1/interrogate", ["2xx", "422"]),
+    ("POST /api/interrogate", ["2xx", "422"]),
+    ("POST /api/search/archive", ["2xx", "422"]),
+    ("POST /api/search/dataset", ["2xx", "404", "422"]),
+    ("POST /api/nsfw/check", ["2xx", "422"]),
     # A1111's request schema is kept as A1111 publishes it: looser than what can be run (sizes, samplers)
     ("POST /sdapi/v1/txt2img", ["2xx", "404", "409", "422"]),
     # the server keeps at most 256 options in all, over every request

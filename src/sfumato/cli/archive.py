@@ -119,18 +119,38 @@ def show_picture(
 
 
 @archive_app.command("rebuild")
-def rebuild_index(as_json: JsonOption = False) -> None:
+def rebuild_index(
+    as_json: JsonOption = False,
+    embeddings: Annotated[
+        bool, typer.Option(help="Also compute CLIP embeddings for concept search (`sfumato search`).")
+    ] = True,
+) -> None:
     """Rebuild the index from the pictures in the outputs folder (their own metadata)."""
     with _user_errors():
         index = _index()
         report = index.rebuild()
+        embedded = _embed_all() if embeddings else 0
         if as_json:
             _print_json(
-                {"indexed": report.indexed, "skipped": [{"path": p, "why": w} for p, w in report.skipped]}
+                {
+                    "indexed": report.indexed,
+                    "skipped": [{"path": p, "why": w} for p, w in report.skipped],
+                    "embedded": embedded,
+                }
             )
             return
         console = Console()
         noun = "picture" if report.indexed == 1 else "pictures"
         console.print(f"Indexed {report.indexed} {noun} from {index.outputs}.", highlight=False)
+        if embedded:
+            console.print(f"Embedded {embedded} for concept search.", highlight=False)
         for path, why in report.skipped:
             console.print(f"  skipped {path}: {why}", highlight=False, markup=False)
+
+
+def _embed_all() -> int:
+    from sfumato.analysis.archive_search import embed_archive
+    from sfumato.analysis.clip_model import load_clip
+
+    settings = Settings()
+    return embed_archive(settings, load_clip(settings.clip_model))

@@ -138,6 +138,12 @@ TileOverlap = Annotated[
 TiledMethodOption = Annotated[
     str | None, typer.Option("--tiled-method", help="'Mixture of Diffusers' (default) or MultiDiffusion.")
 ]
+NsfwFilter = Annotated[
+    str | None,
+    typer.Option(
+        "--nsfw-filter", help="off, blur or withhold pictures the NSFW check flags (default: settings)."
+    ),
+]
 FixCrop = Annotated[
     bool, typer.Option("--fix-crop", help="Then outpaint where the subject is cut off by the frame.")
 ]
@@ -317,6 +323,7 @@ def generate(
     vae: Vae = None,
     recall: Recall = None,
     fix_crop: FixCrop = False,
+    nsfw_filter: NsfwFilter = None,
     hires: HiresOn = False,
     hr_scale: HrScale = None,
     hr_upscaler: HrUpscaler = None,
@@ -396,6 +403,7 @@ def img2img(
     vae: Vae = None,
     recall: Recall = None,
     fix_crop: FixCrop = False,
+    nsfw_filter: NsfwFilter = None,
     image_format: Format = "png",
     output_dir: OutputDir = None,
     as_json: Json = False,
@@ -520,6 +528,7 @@ _FIELDS = {
     "strength": "denoising_strength",
     "model": "model",
     "vae": "vae",
+    "nsfw_filter": "nsfw_filter",
 }
 
 
@@ -541,11 +550,13 @@ def request_fields(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _mount() -> None:
+    import sfumato.cli.analysis
     import sfumato.cli.canvas
     import sfumato.cli.edit
     import sfumato.cli.faces
     import sfumato.cli.xyz  # noqa: F401  (registers xyz on `app`)
     from sfumato.cli.archive import archive_app
+    from sfumato.cli.blocklist import blocklist_app
     from sfumato.cli.config import config
     from sfumato.cli.embeddings import embeddings_app
     from sfumato.cli.info import info
@@ -558,6 +569,7 @@ def _mount() -> None:
 
     app.add_typer(archive_app, name="archive", help="Your pictures: list, search, show, rebuild the index.")
     app.add_typer(models_app, name="models")
+    app.add_typer(blocklist_app, name="blocklist")
     app.add_typer(prompt_app, name="prompt")
     app.add_typer(train_app, name="train")
     app.add_typer(video_app, name="video")

@@ -111,5 +111,35 @@ def train_upscaler_command(
     typer.echo("Held-out PSNR (dB): " + ", ".join(f"{name} {value:.2f}" for name, value in scores.items()))
 
 
+@train_app.command("clip")
+def train_clip_command(
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, logs. Run again to resume.")] = Path(
+        "runs/clip"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed for weights and data.")] = 0,
+    steps: Annotated[int | None, typer.Option(help="Training steps (default: the shipped CLIP's).")] = None,
+    time_limit: Annotated[
+        float | None,
+        typer.Option(help="Stop (with a checkpoint) after this many seconds; run again to go on."),
+    ] = None,
+) -> None:
+    """Train (or resume) the demo CLIP: image and text towers, contrastive, on the shapes world."""
+    from sfumato.training.clip_recipe import CLIP_STEPS, ClipPlan, train_clip
+
+    train_clip(ClipPlan(out=out, seed=seed, steps=steps or CLIP_STEPS), time_limit_s=time_limit)
+    typer.echo(f"Trained. Export it with: sfumato train export-clip {out} <folder>")
+
+
+@train_app.command("export-clip")
+def export_clip_command(
+    run: Annotated[Path, typer.Argument(help="A run folder written by `sfumato train clip`.")],
+    folder: Annotated[Path, typer.Argument(help="Where to write the transformers CLIP folder.")],
+) -> None:
+    """Export a CLIP run's newest checkpoint as a transformers CLIP folder (fp16 safetensors)."""
+    from sfumato.training.clip_recipe import export_clip
+
+    typer.echo(f"Exported the demo CLIP to {export_clip(run, folder)}")
+
+
 if __name__ == "__main__":
     train_app()

@@ -19,6 +19,10 @@ class InvalidRequest(SfumatoError):
     """The request cannot be run as given (bad size, unknown sampler, bad image…)."""
 
 
+class BlockedPrompt(InvalidRequest):
+    """The prompt names an entry of a blocklist the settings turn on."""
+
+
 class ImageReadError(InvalidRequest):
     """An input image (init image, mask) could not be read."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -403,6 +403,11 @@ class GenerationRequest(BaseModel):
         default=False,
         description="Noise anchored to latent positions, so pictures of different sizes share it "
         "where they overlap (top-left aligned).",
+    )
+    nsfw_filter: Literal["off", "blur", "withhold"] | None = Field(
+        default=None,
+        description="What the NSFW check does with a flagged picture: off, blur or withhold; "
+        "none = the settings' nsfw_filter.",
     )
     model: str | None = None
     vae: str | None = None

@@ -84,6 +84,43 @@ class Settings(BaseSettings):
         le=4096,
         description="Largest side an outpainted or upscaled picture may grow to, in pixels.",
     )
+    blocklists: list[Path] = Field(
+        default_factory=list,
+        description="Name blocklists (docs/blocklist.md): prompts naming an entry are refused. Empty = off.",
+    )
+    clip_model: Path | None = Field(
+        default=None,
+        description="A CLIP for interrogation, search and the NSFW check (a transformers CLIP folder or a "
+        "single .safetensors); default: the built-in demo CLIP.",
+    )
+    interrogate_lists: Path | None = Field(
+        default=None,
+        description="A folder of extra phrase lists (.txt, one phrase a line) for interrogation.",
+    )
+    captioner: Path | None = Field(
+        default=None, description="A BLIP captioning model folder (transformers) for interrogation's caption."
+    )
+    tagger: Path | None = Field(
+        default=None, description="A WD14-style ONNX tagger folder (model.onnx + selected_tags.csv)."
+    )
+    nsfw_filter: Literal["off", "blur", "withhold"] = Field(
+        default="off", description="What to do with a picture the NSFW check flags: off, blur or withhold."
+    )
+    nsfw_concepts: list[str] = Field(
+        default_factory=list,
+        description="Concepts the CLIP-concept check flags (text; 'concept=threshold' sets its threshold).",
+    )
+    datasets: list[Path] = Field(
+        default_factory=list,
+        description="LAION-style datasets (clip-retrieval layout) the API may search, named by folder name.",
+    )
+    embed_on_save: bool = Field(
+        default=False,
+        description="Compute each picture's CLIP embedding when it is saved (concept search does it lazily otherwise).",
+    )
+    safety_checker: Path | None = Field(
+        default=None, description="diffusers' StableDiffusionSafetyChecker folder, used by the NSFW check."
+    )
     model_cache_bytes: int = Field(default=8 * 1024**3, ge=0, description="Budget for models kept loaded.")
     host: str = "127.0.0.1"
     port: int = Field(default=7860, ge=1, le=65535)

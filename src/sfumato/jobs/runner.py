@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sfumato.core.errors import SfumatoError
 from sfumato.core.events import CancelToken, ProgressCallback
 from sfumato.core.images import ImageFormat
 from sfumato.core.request import GenerationRequest
@@ -45,6 +46,10 @@ def check_limits(settings: Settings, request: GenerationRequest) -> None:
 
         check_steps(request.postprocess)
         check_step_sizes(settings, request)
+    if settings.blocklists:
+        from sfumato.analysis.blocklist import load_blocklists, request_prompts
+
+        load_blocklists(settings.blocklists).check(request_prompts(request))
     if request.init_image is not None and (request.outpaint or request.upscale):
         from sfumato.core.images import load_image
         from sfumato.core.request import check_canvas, grown_size
@@ -96,16 +101,23 @@ def run_request(
         output.notes += [note for note in result.notes if note not in output.notes]
         timings.add(result.timings)
         saved = []
-        for item in result.images:
+        for generated in result.images:
             crops: list[Any] = []
+            item = generated
             if item.recipe.anatomy_gate is not None:
                 with timings.measure("anatomy gate"):
                     item = _gate(settings, components, item, output.notes, cancel, steps.resolve)
             if job.postprocess:
                 with timings.measure("post-processing"):
                     item, crops = _postprocessed(item, job, steps)
+            filtered = _nsfw_filtered(settings, job, item, output.notes)  # the final picture is checked
+            if filtered is None:
+                continue
+            item = filtered
             with timings.measure("save and index"):
                 record = archive.save(item, format=image_format)
+                if settings.embed_on_save:
+                    _remember(settings, record, output.notes)
                 picture = SavedPicture(record=record, item=item, file=archive.path_of(record))
                 _save_crops(picture, crops)
                 saved.append(picture)
@@ -148,6 +160,32 @@ def _postprocessed(
     picture = run_steps(item.image, job.postprocess, context)
     extra = {**item.extra, **infotext_params(job.postprocess), **context.infotext}
     return replace(item, image=picture, extra=extra), context.crops
+
+
+def _nsfw_filtered(
+    settings: Settings, job: GenerationRequest, item: GeneratedImage, notes: list[str]
+) -> GeneratedImage | None:
+    mode = job.nsfw_filter or settings.nsfw_filter
+    if mode == "off":
+        return item
+    from sfumato.analysis.nsfw import apply_filter
+
+    kept, note = apply_filter(item, mode, settings)
+    if note:
+        notes.append(note)
+    return kept
+
+
+def _remember(settings: Settings, record: Record, notes: list[str]) -> None:
+    """Concept search embeds on save when asked; a CLIP that fails here must not lose the picture."""
+    from sfumato.analysis.archive_search import remember_picture
+
+    try:
+        remember_picture(settings, record)
+    except SfumatoError as error:
+        note = f"Not embedded for concept search: {error}"
+        if note not in notes:
+            notes.append(note)
 
 
 def _fix_crop(

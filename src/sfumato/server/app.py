@@ -15,8 +15,10 @@ from sfumato.jobs.queue import JobQueue
 from sfumato.jobs.store_sqlite import SqliteJobStore
 from sfumato.jobs.worker import RunFunction
 from sfumato.server import (
+    analysis_routes,
     api,
     archive_routes,
+    blocklist_routes,
     compatibility_routes,
     edit_routes,
     errors,
@@ -26,6 +28,7 @@ from sfumato.server import (
     xyz_routes,
 )
 from sfumato.server.a1111 import extras as a1111_extras
+from sfumato.server.a1111 import interrogate as a1111_interrogate
 from sfumato.server.a1111 import routes as a1111_routes
 from sfumato.server.a1111 import routes_more as a1111_more
 from sfumato.server.catalog import ModelCatalog
@@ -95,10 +98,13 @@ def create_app(
     app.include_router(video_routes.build_router())
     app.include_router(edit_routes.build_router())
     app.include_router(compatibility_routes.build_router())
+    app.include_router(blocklist_routes.build_router())
     app.include_router(a1111_routes.build_router())
     app.include_router(a1111_more.build_router())
     app.include_router(a1111_extras.build_router())
     app.include_router(postprocess_routes.build_router())
+    app.include_router(a1111_interrogate.build_router())
+    app.include_router(analysis_routes.build_router())
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["*"], allow_headers=["*"]

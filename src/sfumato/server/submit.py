@@ -66,6 +66,10 @@ def checked_request(ctx: ServerContext, request: GenerationRequest) -> Generatio
                 "File paths are not accepted over the network.",
             )
         open_client_image(scribble, "scribble")
+    if ctx.settings.blocklists:
+        from sfumato.analysis.blocklist import load_blocklists, request_prompts
+
+        load_blocklists(ctx.settings.blocklists).check(request_prompts(request))
     check_prompt_networks(request.prompt)
     check_prompt_networks(request.negative_prompt)
     for step in request.postprocess:
