@@ -118,10 +118,6 @@ def test_upscaler_listings_have_a1111_shape(served: Served) -> None:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        (
-            {"gfpgan_visibility": 0.5},
-            "Face restoration (gfpgan_visibility / codeformer_visibility) is not available",
-        ),
         ({"upscaler_1": "R-ESRGAN 4x+"}, "Unknown upscaler 'R-ESRGAN 4x+'"),
         ({"upscaler_1": "2x-tiny", "upscaling_resize": 64}, "upscaling_resize 64 is out of range"),
         (
@@ -133,10 +129,6 @@ def test_upscaler_listings_have_a1111_shape(served: Served) -> None:
 def test_extras_refusals_are_422(
     served: Served, picture: Image.Image, fields: dict[str, object], message: str
 ) -> None:
-    from sfumato.postprocess.steps import step_functions
-
-    if "gfpgan_visibility" in fields and "restore_faces" in step_functions():
-        pytest.skip("face restoration is available")
     payload = {"image": webuiapi.b64_img(picture), **fields}
     if fields.get("upscaling_resize") == 8:
         payload["image"] = webuiapi.b64_img(picture.resize((200, 150)))

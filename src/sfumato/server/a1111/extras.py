@@ -112,8 +112,6 @@ def _upscaler_name(ctx: ServerContext, name: str) -> str | None:
 
 
 def _face_steps(payload: ExtrasRequest) -> list[PostprocessStep]:
-    from sfumato.postprocess.steps import step_functions
-
     wanted = [
         (model, v)
         for model, v in (("GFPGAN", payload.gfpgan_visibility), ("CodeFormer", payload.codeformer_visibility))
@@ -121,11 +119,6 @@ def _face_steps(payload: ExtrasRequest) -> list[PostprocessStep]:
     ]
     if not wanted:
         return []
-    if "restore_faces" not in step_functions():
-        raise InvalidRequest(
-            "Face restoration (gfpgan_visibility / codeformer_visibility) is not available in this version of Sfumato.",
-            "Send them as 0.",
-        )
     return [
         RestoreFacesStep(
             model=model,
