@@ -114,7 +114,6 @@ def test_refreshes_unload_and_ping(served: tuple[TestClient, UnloadingRun]) -> N
 @pytest.mark.parametrize(
     ("route", "body", "words"),
     [
-        ("interrogate", {"image": "", "model": "clip"}, "No interrogator"),
         ("create/embedding", {"name": "x", "num_vectors_per_token": 1}, "Creating an embedding"),
         ("train/embedding", {"embedding_name": "x"}, "Training an embedding"),
         ("create/hypernetwork", {"name": "x"}, "Creating a hypernetwork"),

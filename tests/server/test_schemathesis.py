@@ -60,7 +60,6 @@ _SEMANTIC_REFUSALS = [
     # a path that leaves the outputs folder ("..", links) is refused
     ("GET /api/files/{path}", ["2xx", "400", "404"]),
     # features this server does not offer over the A1111 API answer a 422 that says so
-    ("POST /sdapi/v1/interrogate", ["422"]),
     ("POST /sdapi/v1/create/embedding", ["422"]),
     ("POST /sdapi/v1/train/embedding", ["422"]),
     ("POST /sdapi/v1/create/hypernetwork", ["422"]),

@@ -18,7 +18,6 @@ from pydantic import BaseModel, Field
 from sfumato import __version__
 from sfumato.core.errors import InvalidRequest
 from sfumato.server.a1111.routes import ROUTE_PREFIX
-from sfumato.server.a1111.schemas import _Loose
 from sfumato.server.context import ServerContext
 from sfumato.server.errors import error_responses
 
@@ -63,11 +62,6 @@ class ScriptInfo(BaseModel):
 class MemoryResponse(BaseModel):
     ram: dict[str, Any] = Field(description="free, used (by the server process) and total, in bytes.")
     cuda: dict[str, Any] = Field(description="The CUDA allocator's numbers, or {'error': …} without CUDA.")
-
-
-class InterrogateRequest(_Loose):
-    image: str = ""
-    model: str = "clip"
 
 
 class TrainingRequest(BaseModel):
@@ -289,13 +283,6 @@ def build_router() -> APIRouter:
         return {}
 
     refusal = error_responses(422, a1111=True)
-
-    @router.post(p + "/interrogate", responses=refusal)
-    def interrogate(payload: InterrogateRequest) -> InfoResponse:
-        raise InvalidRequest(
-            f"No interrogator ({payload.model!r}) is installed on this server, so it cannot describe pictures.",
-            "Write the prompt yourself, or read a picture's own prompt with /sdapi/v1/png-info.",
-        )
 
     for kind in ("embedding", "hypernetwork"):
         _training_routes(router, kind, refusal)
