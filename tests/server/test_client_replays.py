@@ -419,5 +419,7 @@ def test_gimpfusion_inpaints_a_layer_smaller_than_its_canvas(live: Live) -> None
 def test_refusals_come_in_a1111s_error_shape(live: Live) -> None:
     answer = live.post("/sdapi/v1/txt2img", _gimp_payload(refiner_checkpoint="refiner.safetensors"))
     assert answer.status_code == 422 and set(answer.json()) >= A1111_ERROR_KEYS
-    answer = live.post("/sdapi/v1/interrogate", {"image": b64(_noise_picture((64, 64))), "model": "clip"})
-    assert answer.status_code == 422 and "interrogator" in answer.json()["detail"]
+    no_tagger = {"image": b64(_noise_picture((64, 64))), "model": "deepdanbooru"}
+    answer = live.post("/sdapi/v1/interrogate", no_tagger)
+    assert answer.status_code == 422 and set(answer.json()) >= A1111_ERROR_KEYS
+    assert "No tagger is configured" in answer.json()["detail"]
