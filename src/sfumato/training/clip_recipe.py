@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sfumato.demo import world
-from sfumato.training.trainer import TrainConfig, Trainer
+from sfumato.training.trainer import ParamGroup, TrainConfig, Trainer
 
 if TYPE_CHECKING:
     import torch
@@ -29,6 +29,10 @@ CLIP_STEPS = 2500
 CLIP_BATCH = 64
 CLIP_POOL = 6000
 PARTIAL_FRACTION = 0.6  # captions naming only some attributes of one object or the background
+PATCH_INIT_SCALE = 0.25  # patch embeddings start at norm ~2.7 ...
+POSITION_INIT_STD = 0.35  # ... and position embeddings at ~2.8, so a patch token says where it is
+POSITION_TABLE = "clip.vision_model.embeddings.position_embedding"
+POSITION_LR_SCALE = 3.0  # no weight decay either: the table must keep up with the growing patch content
 # OpenAI CLIP's normalisation: the demo CLIP reads pictures as real CLIPs do.
 IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)
 IMAGE_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -205,6 +209,7 @@ def train_clip(plan: ClipPlan, time_limit_s: float | None = None) -> CLIPModel:
     )
     torch.manual_seed(plan.seed * 1000 + 7)
     model = build_clip(plan.config)
+    let_patches_say_where(model)
     trainable = with_cell_heads(model)
     scenes, pool = scene_pool(plan.seed, plan.pool_size)
 
@@ -250,10 +255,26 @@ def train_clip(plan: ClipPlan, time_limit_s: float | None = None) -> CLIPModel:
         log_every=20,
         time_limit_s=time_limit_s,
     )
-    trainer = Trainer(trainable, loss_fn, config, plan.out / "clip", name="clip")
+    where = ParamGroup(POSITION_TABLE, lr_scale=POSITION_LR_SCALE, weight_decay=0.0)
+    trainer = Trainer(trainable, loss_fn, config, plan.out / "clip", groups=[where], name="clip")
     trainer.resume()
     trainer.fit()
     return model
+
+
+def let_patches_say_where(model: CLIPModel) -> None:
+    """Start the image tower with position embeddings as loud as the patches' content.
+
+    transformers initialises them at std 0.02 (norm ~0.16) beside patch embeddings of norm ~11 on
+    these pictures; after the pre-layernorm a patch token then barely says which cell it is, and the
+    shipped tower never learned position (its patch embeddings grew to norm ~80, positions to ~1.3).
+    """
+    import torch
+
+    embeddings: Any = model.vision_model.embeddings
+    with torch.no_grad():
+        embeddings.patch_embedding.weight.mul_(PATCH_INIT_SCALE)
+        embeddings.position_embedding.weight.normal_(std=POSITION_INIT_STD)
 
 
 def with_cell_heads(model: CLIPModel) -> nn.Module:
