@@ -266,8 +266,8 @@ def let_patches_say_where(model: CLIPModel) -> None:
     """Start the image tower with position embeddings as loud as the patches' content.
 
     transformers initialises them at std 0.02 (norm ~0.16) beside patch embeddings of norm ~11 on
-    these pictures; after the pre-layernorm a patch token then barely says which cell it is, and the
-    shipped tower never learned position (its patch embeddings grew to norm ~80, positions to ~1.3).
+    these pictures; after the pre-layernorm a patch token then barely says which cell it is: the first
+    demo CLIP trained so never learned position (its patch embeddings grew to ~80, positions to ~1.3).
     """
     import torch
 
