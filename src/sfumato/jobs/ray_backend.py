@@ -106,7 +106,12 @@ class RayRun:
         ray = self.pool.ray
         actor = self.pool.actors[self.index]
         job = Job.model_validate(
-            {"id": f"ray-{self.index}", "state": JobState.running, "request": request, "created_at": time.time()}
+            {
+                "id": f"ray-{self.index}",
+                "state": JobState.running,
+                "request": request,
+                "created_at": time.time(),
+            }
         )
         call = actor.run.remote(job)
         asked_to_cancel = False

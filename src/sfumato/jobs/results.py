@@ -8,8 +8,8 @@ PNG, dimensions) and writes the file itself, metadata included, with the archive
 from __future__ import annotations
 
 import base64
-import contextlib
 import binascii
+import contextlib
 import io
 import warnings
 from dataclasses import asdict
