@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sfumato.jobs.execute import job_kind
-from sfumato.jobs.leases import LeaseLost, RemoteLeases
+from sfumato.jobs.leases import WORKER_NAME, LeaseLost, RemoteLeases
 from sfumato.jobs.model import ErrorKind, Job
 from sfumato.jobs.results import JobResults
 from sfumato.server.errors import error_response, error_responses
@@ -31,7 +31,9 @@ T = TypeVar("T")
 class ClaimJob(BaseModel):
     model_config = ConfigDict(strict=True)
 
-    worker: str = Field(max_length=64, description="The worker's name (letters, digits, '.', '_', '-').")
+    worker: str = Field(
+        pattern=WORKER_NAME.pattern, description="The worker's name (letters, digits, '.', '_', '-')."
+    )
 
 
 class Claim(BaseModel):
@@ -50,8 +52,6 @@ class Heartbeat(BaseModel):
 
 
 class Progress(BaseModel):
-    model_config = ConfigDict(strict=True)
-
     step: int = Field(ge=0, le=100_000)
     steps: int = Field(ge=1, le=100_000)
     batch: int = Field(0, ge=0, le=100_000)
