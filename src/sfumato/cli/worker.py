@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from sfumato.cli.console import console, fail_with
+from sfumato.cli.console import console, fail, fail_with
 
 
 def worker(
@@ -32,8 +32,14 @@ def worker(
     from sfumato.core.errors import SfumatoError
     from sfumato.core.settings import Settings
     from sfumato.jobs.execute import JobExecutor
+    from sfumato.jobs.leases import WORKER_NAME
     from sfumato.jobs.remote_worker import RemoteWorker, ServerRefused, WorkerClient, default_name
 
+    if name is not None and not WORKER_NAME.match(name):
+        fail(
+            f"{name[:80]!r} is not a usable worker name.",
+            hint="Use letters, digits, '.', '_' or '-' (64 at most).",
+        )
     try:
         client = WorkerClient(server, token, retry_for=retry_for)
         executor = JobExecutor(Settings())
