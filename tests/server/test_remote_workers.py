@@ -198,3 +198,33 @@ def test_a_job_of_an_unknown_kind_is_failed_not_run() -> None:
     path, body = calls[-1]
     assert path == f"/api/workers/leases/{'L' * 32}/fail"
     assert body["kind"] == "request" and "cannot run jobs of kind 'shell'" in body["reason"]
+
+
+def test_a_worker_whose_server_goes_away_mid_job_stops_the_job_and_gives_up() -> None:
+    from sfumato.core.errors import Cancelled
+    from sfumato.jobs.remote_worker import RemoteWorker, ServerGone, WorkerClient
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/claim"):
+            job = {"id": "j1", "state": "running", "request": {"prompt": "x"}, "created_at": 0}
+            return httpx.Response(
+                200, json={"lease": "L" * 32, "lease_seconds": 1.5, "kind": "generate", "job": job}
+            )
+        raise httpx.ConnectError("connection refused", request=request)
+
+    class RunsUntilStopped:
+        stopped = False
+
+        def run(self, job: Any, *, on_progress: Any, cancel: Any) -> Any:
+            deadline = time.monotonic() + 60
+            while not cancel.cancelled and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.stopped = cancel.cancelled
+            raise Cancelled()
+
+    executor = RunsUntilStopped()
+    client = WorkerClient("http://server:7860", TOKEN, retry_for=1.0, transport=httpx.MockTransport(answer))
+    worker = RemoteWorker(client, executor, "box", say=lambda _: None)  # type: ignore[arg-type]
+    with pytest.raises(ServerGone, match="has not answered for 1 s"):
+        worker.run(max_jobs=1)
+    assert executor.stopped
