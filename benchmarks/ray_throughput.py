@@ -1,7 +1,7 @@
 """Throughput of the Ray backend with one and with two workers (actors), on the shipped demo model.
 
 Starts a local Ray with two CPUs, runs the same batch of jobs through the server's queue with one Ray
-worker (the baseline) and then with two, each after a warm-up job per worker (model load), and prints
+worker (the baseline, before and after, to see the machine's drift) and with two, each after a warm-up job per worker (model load), and prints
 pictures per second and the ratio of two workers to one, measured in the same run. On a machine with
 two cores the ratio cannot pass 2; other load on the machine lowers it.
 
@@ -59,11 +59,13 @@ def main() -> None:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         with tempfile.TemporaryDirectory() as folder:
-            one = pictures_per_second(1, args.jobs, args.steps, Path(folder))
+            before = pictures_per_second(1, args.jobs, args.steps, Path(folder) / "before")
             two = pictures_per_second(2, args.jobs, args.steps, Path(folder))
+            after = pictures_per_second(1, args.jobs, args.steps, Path(folder) / "after")
     finally:
         ray.shutdown()
-    print(f"1 Ray worker : {one:.3f} pictures/s (baseline)")
+    one = (before + after) / 2
+    print(f"1 Ray worker : {before:.3f} then {after:.3f} pictures/s (baseline: their mean, {one:.3f})")
     print(f"2 Ray workers: {two:.3f} pictures/s")
     print(f"ratio 2/1    : {two / one:.2f}")
 
