@@ -59,6 +59,12 @@ _SEMANTIC_REFUSALS = [
     ("POST /api/postprocess", ["2xx", "404", "422"]),
     # a path that leaves the outputs folder ("..", links) is refused
     ("GET /api/files/{path}", ["2xx", "400", "404"]),
+    # a lease is known only while the server lends it (else 409); uploaded pictures must decode as PNG
+    ("POST /api/workers/leases/{lease}/heartbeat", ["2xx", "409"]),
+    ("POST /api/workers/leases/{lease}/progress", ["2xx", "409"]),
+    ("POST /api/workers/leases/{lease}/complete", ["2xx", "409", "422"]),
+    ("POST /api/workers/leases/{lease}/fail", ["2xx", "409"]),
+    ("POST /api/workers/leases/{lease}/cancelled", ["2xx", "409"]),
     # features this server does not offer over the A1111 API answer a 422 that says so
     ("POST /sdapi/v1/create/embedding", ["422"]),
     ("POST /sdapi/v1/train/embedding", ["422"]),

@@ -566,6 +566,7 @@ def _mount() -> None:
     from sfumato.cli.studio import studio
     from sfumato.cli.train import train_app
     from sfumato.cli.video import video_app
+    from sfumato.cli.worker import worker
 
     app.add_typer(archive_app, name="archive", help="Your pictures: list, search, show, rebuild the index.")
     app.add_typer(models_app, name="models")
@@ -575,6 +576,7 @@ def _mount() -> None:
     app.add_typer(video_app, name="video")
     app.add_typer(embeddings_app, name="embeddings")
     app.command()(serve)
+    app.command()(worker)
     app.command()(info)
     app.command()(config)
     app.command()(studio)

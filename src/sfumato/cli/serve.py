@@ -9,7 +9,7 @@ import typer
 
 def serve(
     listen: Annotated[
-        str, typer.Option("--listen", help="Address to bind; anything but loopback needs a token.")
+        str, typer.Option("--listen", "--host", help="Address to bind; anything but loopback needs a token.")
     ] = "127.0.0.1",
     port: Annotated[int | None, typer.Option("--port", help="Port (default 7860, as A1111).")] = None,
     token: Annotated[
@@ -22,6 +22,14 @@ def serve(
     cors_origin: Annotated[
         list[str] | None, typer.Option("--cors-origin", help="A web origin allowed to call the API.")
     ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            "--workers",
+            help="Who runs jobs: N in-process workers (default 1), 'remote' (only `sfumato worker`s), "
+            "'auto' (a local Ray) or 'ray://HOST:PORT' (a Ray cluster).",
+        ),
+    ] = None,
 ) -> None:
     """Serve Sfumato's API and an AUTOMATIC1111-compatible /sdapi/v1."""
     from sfumato.core.settings import Settings
@@ -30,6 +38,10 @@ def serve(
     from sfumato.server.serve import check_bind, run_server
 
     settings = Settings()
+    if workers is not None:
+        from sfumato.jobs.backends import check_workers
+
+        settings.workers = check_workers(workers)
     if new_token and token is None:
         token = make_token()
         typer.echo(f"Access token (shown once): {token}")

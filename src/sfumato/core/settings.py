@@ -128,6 +128,17 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         default_factory=list, description="Browser origins allowed to call the server."
     )
+    workers: str = Field(
+        default="1",
+        description="Who runs the server's jobs: N in-process workers (default 1), 'remote' (only "
+        "`sfumato worker`s on other machines), 'auto' (a local Ray) or 'ray://HOST:PORT' (a Ray cluster).",
+    )
+    ray_workers: int = Field(
+        default=0,
+        ge=0,
+        le=1024,
+        description="Ray workers to start; 0 = one per GPU (one when there is none).",
+    )
 
     def __init__(self, **values: Any) -> None:
         try:

@@ -21,9 +21,10 @@ from sfumato.jobs.events import (
     JobFinished,
     JobImageSaved,
     JobProgress,
+    JobQueued,
     JobStarted,
 )
-from sfumato.jobs.model import Job, SavedImage
+from sfumato.jobs.model import Job, JobState, SavedImage
 from sfumato.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,15 @@ class PartialResult(Cancelled):
     def __init__(self, images: Sequence[SavedImage], message: str = "Cancelled.") -> None:
         super().__init__(message)
         self.images = list(images)
+
+
+class WorkerLost(Exception):
+    """Raised by a run function whose device went away mid-job (a Ray actor died): the job goes back to
+    the queue for another worker, and with ``retire`` this worker stops taking jobs."""
+
+    def __init__(self, message: str, retire: bool = True) -> None:
+        super().__init__(message)
+        self.retire = retire
 
 
 def preview_data_uri(image: Image.Image, max_side: int = 256) -> str:
@@ -131,6 +141,8 @@ class Worker:
             images = list(
                 self.run(job.request, on_progress=lambda p: self._progress(running, p), cancel=running.token)
             )
+        except WorkerLost as lost:
+            self._requeue(job, lost)
         except Cancelled as stop:
             kept = [i.info() for i in stop.images] if isinstance(stop, PartialResult) else []
             self.store.mark_cancelled(job.id, stop.message, kept)
@@ -154,6 +166,18 @@ class Worker:
         finally:
             beat_stop.set()
             self.current = None
+
+    def _requeue(self, job: Job, lost: WorkerLost) -> None:
+        from sfumato.jobs.queue import MAX_ATTEMPTS
+
+        log.warning("%s: %s", self.worker_id, lost)
+        for again in self.store.recover([self.worker_id], float("inf"), MAX_ATTEMPTS):
+            if again.state is JobState.queued:
+                self.bus.emit(JobQueued(job_id=again.id, priority=again.priority))
+            elif again.state is JobState.failed:
+                self.bus.emit(JobFailed(job_id=again.id, reason=again.error or "Failed."))
+        if lost.retire:
+            self._stop.set()
 
     def _heartbeat(self, running: RunningJob, stop: threading.Event) -> None:
         while not stop.wait(HEARTBEAT_SECONDS):

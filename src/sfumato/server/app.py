@@ -11,6 +11,8 @@ from starlette.middleware.cors import CORSMiddleware
 
 from sfumato import __version__
 from sfumato.core.settings import Settings
+from sfumato.jobs.backends import add_workers, check_workers
+from sfumato.jobs.leases import LEASE_SECONDS, RemoteLeases
 from sfumato.jobs.queue import JobQueue
 from sfumato.jobs.store_sqlite import SqliteJobStore
 from sfumato.jobs.worker import RunFunction
@@ -25,6 +27,7 @@ from sfumato.server import (
     face_routes,
     postprocess_routes,
     video_routes,
+    worker_routes,
     xyz_routes,
 )
 from sfumato.server.a1111 import extras as a1111_extras
@@ -51,10 +54,13 @@ def create_app(
     run: RunFunction | None = None,
     catalog: ModelCatalog | None = None,
     queue: JobQueue | None = None,
-    workers: int = 1,
+    workers: int | str | None = None,
     poll_seconds: float = 1.0,
+    lease_seconds: float = LEASE_SECONDS,
 ) -> FastAPI:
-    """``run`` and ``catalog`` replace the real model loading and model folders (tests use tiny models)."""
+    """``run`` and ``catalog`` replace the real model loading and model folders (tests use tiny models).
+
+    ``workers``: who runs the jobs (see ``jobs/backends.py``); default: the ``workers`` setting."""
     settings = settings or Settings()
     config = config or ServerConfig(
         listen=settings.host,
@@ -62,24 +68,30 @@ def create_app(
         token=settings.token,
         cors_origins=list(settings.cors_origins),
     )
+    pool = None
     if queue is None:
         queue = JobQueue(SqliteJobStore(settings.data_dir / "jobs.sqlite"))
-        if run is None:
+        spec = check_workers(settings.workers if workers is None else str(workers))
+        if run is None and spec.isdigit() and int(spec):
             from sfumato.jobs.local import runner_run_function
 
             run = runner_run_function(settings)
-        for index in range(workers):
-            queue.add_worker(run, worker_id=f"local-{settings.device}-{index}", poll_seconds=poll_seconds)
+        pool = add_workers(queue, settings, spec, run, poll_seconds)
     context = ServerContext(settings, config, queue, catalog or default_catalog(settings))
+    leases = RemoteLeases(queue, settings, lease_seconds)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         for job in queue.start():
             log.warning("Job %s was unfinished when the server last stopped: now %s", job.id, job.state.value)
+        leases.start()
         try:
             yield
         finally:
+            leases.stop()
             queue.stop()
+            if pool is not None:
+                pool.close()
 
     app = FastAPI(
         title="Sfumato",
@@ -90,6 +102,7 @@ def create_app(
     )
     app.state.context = context
     app.state.run = run  # the A1111 unload/reload routes free its loaded models
+    app.state.leases = leases  # remote workers' claims
     errors.install(app)
     app.include_router(api.build_router())
     app.include_router(archive_routes.build_router())
@@ -105,6 +118,7 @@ def create_app(
     app.include_router(postprocess_routes.build_router())
     app.include_router(a1111_interrogate.build_router())
     app.include_router(analysis_routes.build_router())
+    app.include_router(worker_routes.build_router())
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["*"], allow_headers=["*"]
