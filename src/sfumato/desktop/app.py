@@ -66,13 +66,57 @@ def open_studio(files: Sequence[str] = ()):
     return window
 
 
+USAGE = """usage: sfumato-studio [FILE ...]
+
+Sfumato Studio, the canvas app. FILE: canvases (.ora, .psd) or pictures to open.
+
+  --help        this text
+  --smoke-test  start, make one picture with the built-in model in the frame, print where it
+                was saved, and quit (checks an installation or a standalone bundle)
+"""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     args = list(sys.argv if argv is None else argv)
+    if "--help" in args[1:] or "-h" in args[1:]:
+        print(USAGE, end="")
+        return 0
+    if "--smoke-test" in args[1:]:
+        return smoke_test()
     app = QApplication.instance() or QApplication(args)
     window = open_studio(args[1:])
     return app.exec() if window is not None else 1
+
+
+def smoke_test(timeout: float = 300.0) -> int:
+    """The window built over the real engine, one picture made in the frame; 0 when it was saved."""
+    import time
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(["sfumato-studio"])
+    import_engine()
+    window = build_window(Settings())
+    try:
+        window.studio.prompt.update(
+            prompt="a red circle on a white background", steps=4, batch_size=1, seed=1
+        )
+        job_id = window.generate()
+        if job_id is None:
+            print("smoke test: could not queue a job:", window.statusBar().currentMessage())
+            return 1
+        view = window.studio.jobs.jobs[job_id]
+        deadline = time.monotonic() + timeout
+        while view.state not in ("finished", "failed", "cancelled") and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.02)
+        saved = [str(variant.path) for variant in view.variants]
+        print(f"smoke test: job {view.state}", *saved, view.message)
+        return 0 if view.state == "finished" and saved else 1
+    finally:
+        window.bridge.stop()
 
 
 def _splash():

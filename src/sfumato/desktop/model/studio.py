@@ -10,7 +10,7 @@ from pathlib import Path
 from sfumato.core.request import GenerationRequest
 from sfumato.desktop.model.brush import Brush
 from sfumato.desktop.model.document import Document, Layer, LayerKind, Rect
-from sfumato.desktop.model.frame import Frame, FramePlan, build_request, plan_frame
+from sfumato.desktop.model.frame import Frame, FramePlan, build_request, native_size_for, plan_frame
 from sfumato.desktop.model.jobs import JobsModel
 from sfumato.desktop.model.prompt import PromptState
 
@@ -37,6 +37,7 @@ class Studio:
     selection: Rect | None = None
     active_layer: int | None = None
     path: Path | None = None  # the .ora file the canvas was last saved to or opened from
+    upscaler: str = "Lanczos"  # what Layer → Upscale uses: Lanczos, Nearest or an upscaler model's name
     _listeners: list[Callable[[str], None]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -68,6 +69,12 @@ class Studio:
     def resize_frame(self, width: int, height: int) -> None:
         self.frame.width, self.frame.height = max(64, width // 8 * 8), max(64, height // 8 * 8)
         self.changed("frame")
+
+    def choose_checkpoint(self, name: str | None, architecture: str | None) -> None:
+        """The checkpoint the frame draws with (None = the built-in model); the frame takes its size."""
+        self.prompt.update(model=name)
+        side = native_size_for(architecture)
+        self.resize_frame(side, side)
 
     def set_selection(self, rect: Rect | None) -> None:
         self.selection = rect.normalised() if rect is not None else None

@@ -39,6 +39,7 @@ from sfumato.desktop.model.brush import fill_rect
 from sfumato.desktop.model.document import Document, Layer, LayerKind
 from sfumato.desktop.model.files import load_ora, load_psd, save_ora, save_psd
 from sfumato.desktop.model.frame import FramePlan
+from sfumato.desktop.model.library_view import LibraryItem, read_library
 from sfumato.desktop.model.studio import Studio, Tool
 from sfumato.desktop.ui.canvas import CanvasView
 from sfumato.desktop.ui.commands import AddLayer, SetPixels
@@ -46,6 +47,7 @@ from sfumato.desktop.ui.gallery_panel import GalleryPanel
 from sfumato.desktop.ui.images import pil_from_qimage, qimage_from_pil
 from sfumato.desktop.ui.jobs_bridge import JobsBridge
 from sfumato.desktop.ui.layers_panel import LayersPanel
+from sfumato.desktop.ui.models_panel import ModelsPanel
 from sfumato.desktop.ui.prompt_panel import PromptPanel
 from sfumato.desktop.ui.queue_panel import QueuePanel
 
@@ -84,9 +86,9 @@ class StudioWindow(QMainWindow):
         tabs.addTab(self.layers, "Layers")
         tabs.addTab(self.queue, "Queue")
         tabs.addTab(self.gallery, "Gallery")
-        tabs.currentChanged.connect(
-            lambda index: self.gallery.refresh() if tabs.widget(index) is self.gallery else None
-        )
+        self.models = ModelsPanel(studio, self._read_library, self.prompt.insert, self._remember_checkpoint)
+        tabs.addTab(self.models, "Models")
+        tabs.currentChanged.connect(self._tab_shown)
         self.tabs = tabs
         self._dock("Panels", tabs, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.variant_label = QLabel()
@@ -266,6 +268,27 @@ class StudioWindow(QMainWindow):
     def _frame_size_chosen(self, text: str) -> None:
         width, _, height = text.partition("×")
         self.studio.resize_frame(int(width), int(height))
+
+    def _tab_shown(self, index: int) -> None:
+        shown = self.tabs.widget(index)
+        if shown is self.gallery:
+            self.gallery.refresh()
+        elif shown is self.models:
+            self.models.ensure_loaded()
+
+    def _read_library(self) -> list[LibraryItem]:
+        items = read_library(self.settings)
+        self._names = {}
+        for item in items:
+            self._names.setdefault(item.kind, []).append(item.name)
+        return items
+
+    def _remember_checkpoint(self, name: str | None) -> None:
+        from sfumato.desktop.model.preferences import load_preferences, save_preferences
+
+        preferences = load_preferences(self.settings)
+        preferences.model, preferences.frame_side = name, self.studio.frame.width
+        save_preferences(self.settings, preferences)
 
     def library_names(self, kind: str) -> list[str]:
         """LoRA and embedding names for the prompt's completion, read from the library once."""
