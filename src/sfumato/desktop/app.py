@@ -27,14 +27,21 @@ def build_window(settings: Settings, run: RunFunction | None = None):
     if preferences.frame_side:
         studio.frame = Frame(0, 0, preferences.frame_side, preferences.frame_side)
     studio.prompt.model = preferences.model
+    studio.nsfw_filter = preferences.nsfw_filter
+    studio.blocklists = list(settings.blocklists)
     if run is None and preferences.remote_url:
         from sfumato.archive.index import ArchiveIndex
         from sfumato.jobs.remote import RemoteServer, remote_run_function
 
         server = RemoteServer(preferences.remote_url, preferences.remote_token)
         run = remote_run_function(server, ArchiveIndex.from_settings(settings))
+    elif run is None:
+        from sfumato.jobs.local import runner_run_function
+
+        run = runner_run_function(settings)
     bridge = JobsBridge(studio_queue(settings, run), studio.jobs)
     window = StudioWindow(settings, bridge, studio)
+    window.engine = run
     bridge.start()
     return window
 

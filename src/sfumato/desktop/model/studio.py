@@ -37,6 +37,8 @@ class Studio:
     selection: Rect | None = None
     active_layer: int | None = None
     path: Path | None = None  # the .ora file the canvas was last saved to or opened from
+    nsfw_filter: str | None = None  # off, blur or withhold, sent with every request; None = the engine's
+    blocklists: list[Path] = field(default_factory=list)  # checked before a job is queued; [] = off
     upscaler: str = "Lanczos"  # what Layer → Upscale uses: Lanczos, Nearest or an upscaler model's name
     _listeners: list[Callable[[str], None]] = field(default_factory=list, repr=False)
 
@@ -106,8 +108,20 @@ class Studio:
         return plan_frame(self.document, self.frame.rect)
 
     def request(self) -> tuple[GenerationRequest, FramePlan]:
+        """The frame's request; raises BlockedPrompt when it names an entry of the blocklists."""
         plan = self.plan()
-        return build_request(plan, self.prompt.request_fields()), plan
+        fields = self.prompt.request_fields()
+        if self.nsfw_filter is not None:
+            fields["nsfw_filter"] = self.nsfw_filter
+        request = build_request(plan, fields)
+        self.check_blocklists(request)
+        return request, plan
+
+    def check_blocklists(self, request: GenerationRequest) -> None:
+        if self.blocklists:
+            from sfumato.analysis.blocklist import load_blocklists, request_prompts
+
+            load_blocklists(self.blocklists).check(request_prompts(request))
 
     def step_variant(self, delta: int) -> None:
         if self.jobs.variants is not None:
