@@ -68,6 +68,15 @@ class Studio:
         self.frame.x, self.frame.y = int(x), int(y)
         self.changed("frame")
 
+    def set_frame(self, rect: Rect) -> None:
+        self.frame.x, self.frame.y, self.frame.width, self.frame.height = (
+            rect.x,
+            rect.y,
+            rect.width,
+            rect.height,
+        )
+        self.changed("frame")
+
     def resize_frame(self, width: int, height: int) -> None:
         self.frame.width, self.frame.height = max(64, width // 8 * 8), max(64, height // 8 * 8)
         self.changed("frame")
