@@ -108,7 +108,7 @@ def smoke_test(timeout: float = 300.0) -> int:
     window = build_window(Settings())
     try:
         window.studio.prompt.update(
-            prompt="a red circle on a white background", steps=4, batch_size=1, seed=1
+            prompt="a red circle at the top left on a white background", steps=20, batch_size=1, seed=1
         )
         job_id = window.generate()
         if job_id is None:
