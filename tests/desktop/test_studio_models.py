@@ -65,7 +65,7 @@ def select(panel: Any, kind: str, name: str) -> None:
 def test_the_browser_lists_each_kind_with_what_fits_the_frames_model(window: Any, library: Path) -> None:
     window.tabs.setCurrentWidget(window.models)
     panel = window.models
-    assert [panel.tabs.tabText(i) for i in range(panel.tabs.count())] == [
+    assert [panel.kinds.itemText(i) for i in range(panel.kinds.count())] == [
         "Checkpoints (2)",
         "VAEs (1)",
         "LoRAs (2)",
@@ -74,12 +74,13 @@ def test_the_browser_lists_each_kind_with_what_fits_the_frames_model(window: Any
     ]
     checkpoints = rows(panel, "checkpoint")
     assert set(checkpoints) == {"sfumato-demo  ✓", "tiny-sd"}  # the one in use is ticked
+    assert panel.trees["lora"].headerItem().text(1) == "Fits sfumato-demo"
     loras = rows(panel, "lora")
-    assert loras["demo-lora"][1] == "fits sfumato-demo"
-    assert loras["xl-lora"][1] == "does not fit sfumato-demo (made for SDXL)"
+    assert loras["demo-lora"][:2] == ("✓ yes", "a model whose UNet reads 128-wide text")
+    assert loras["xl-lora"][:2] == ("✗ no", "SDXL")
     embeddings = rows(panel, "embedding")
-    assert embeddings["demo-style"][1] == "fits sfumato-demo"
-    assert embeddings["sd15-style"][1].startswith("does not fit sfumato-demo (made for SD1")
+    assert embeddings["demo-style"][0] == "✓ yes"
+    assert embeddings["sd15-style"][0] == "✗ no" and embeddings["sd15-style"][1].startswith("SD1")
     assert list(rows(panel, "upscaler")) == ["Lanczos  ✓", "Nearest", "2x-sfumato-demo"]
     assert "soft-vae" in rows(panel, "vae")
     panel.search.setText("xl")
@@ -119,7 +120,8 @@ def test_picking_a_checkpoint_and_a_vae_is_what_the_frame_generates_with(
     assert set(rows(panel, "vae")) == {"soft-vae  ✓"}
     assert (studio.frame.width, studio.frame.height) == (512, 512)  # an SD1 model's own size
     # the fit column now speaks of the chosen model
-    assert rows(panel, "lora")["demo-lora"][1].startswith("does not fit tiny-sd")
+    assert rows(panel, "lora")["demo-lora"][0] == "✗ no"
+    assert panel.trees["lora"].headerItem().text(1) == "Fits tiny-sd"
     assert "tiny-sd" in panel.current_label.text() and "soft-vae" in panel.current_label.text()
     assert load_preferences(Settings()).model == "tiny-sd"  # remembered for the next start
     studio.prompt.update(prompt="a red circle", steps=1, batch_size=1)

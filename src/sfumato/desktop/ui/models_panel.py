@@ -10,11 +10,12 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QTabWidget,
+    QStackedWidget,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -32,7 +33,7 @@ from sfumato.desktop.model.library_view import (
 )
 from sfumato.desktop.model.studio import Studio
 
-COLUMNS = ("Name", "Made for", "Fits this model", "Size")
+COLUMNS = ("Name", "Fits", "Made for", "Size")
 _FITS, _MISFITS = QColor(90, 200, 110), QColor(230, 110, 90)
 Reader = Callable[[], list[LibraryItem]]
 
@@ -60,7 +61,9 @@ class ModelsPanel(QWidget):
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("Read the model folders again (Settings → Add model folder adds one)")
         self.refresh_button.clicked.connect(self.refresh)
-        self.tabs = QTabWidget()
+        self.kinds = QComboBox()
+        self.kinds.setToolTip("Which kind of model file to list")
+        self.stack = QStackedWidget()
         self.trees: dict[str, QTreeWidget] = {}
         for kind, title in KINDS:
             tree = QTreeWidget()
@@ -69,9 +72,11 @@ class ModelsPanel(QWidget):
             tree.setSortingEnabled(False)
             tree.itemDoubleClicked.connect(lambda _item, _column: self.use_selected())
             tree.currentItemChanged.connect(lambda *_: self._enable_buttons())
+            tree.setColumnHidden(1, kind not in ("lora", "embedding"))  # only networks fit or not
             self.trees[kind] = tree
-            self.tabs.addTab(tree, title)
-        self.tabs.currentChanged.connect(lambda _index: self._enable_buttons())
+            self.kinds.addItem(title, kind)
+            self.stack.addWidget(tree)
+        self.kinds.currentIndexChanged.connect(self._kind_chosen)
         self.use = QPushButton()
         self.use.clicked.connect(self.use_selected)
         self.negative = QPushButton("Add to negative prompt")
@@ -82,6 +87,7 @@ class ModelsPanel(QWidget):
         self.status = QLabel()
         self.status.setWordWrap(True)
         top = QHBoxLayout()
+        top.addWidget(self.kinds)
         top.addWidget(self.search, 1)
         top.addWidget(self.refresh_button)
         buttons = QHBoxLayout()
@@ -90,7 +96,7 @@ class ModelsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.current_label)
         layout.addLayout(top)
-        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.stack, 1)
         layout.addLayout(buttons)
         layout.addWidget(self.status)
         studio.prompt.subscribe(self._prompt_changed)
@@ -116,10 +122,14 @@ class ModelsPanel(QWidget):
             self.refresh()
 
     def kind(self) -> str:
-        return KINDS[self.tabs.currentIndex()][0]
+        return KINDS[self.kinds.currentIndex()][0]
 
     def select_kind(self, kind: str) -> None:
-        self.tabs.setCurrentIndex([k for k, _ in KINDS].index(kind))
+        self.kinds.setCurrentIndex([k for k, _ in KINDS].index(kind))
+
+    def _kind_chosen(self, index: int) -> None:
+        self.stack.setCurrentIndex(index)
+        self._enable_buttons()
 
     # showing -----------------------------------------------------------------------------------
 
@@ -142,19 +152,20 @@ class ModelsPanel(QWidget):
                     LibraryItem(name, kind, "built in, no model", 0) for name in BUILTIN_UPSCALERS
                 ] + names
             for item in names:
+                fit = item.fits_model(model)
                 row = QTreeWidgetItem(
                     [
                         item.name,
+                        "" if fit is None else ("✓ yes" if fit else "✗ no"),
                         item.made_for,
-                        item.fit_words(model),
                         human_size(item.size) if item.size else "",
                     ]
                 )
+                row.setToolTip(1, item.fit_words(model))
                 row.setData(0, Qt.ItemDataRole.UserRole, item)
                 row.setToolTip(0, f"{item.name} [{item.hash}]" if item.hash else item.name)
-                fit = item.fits_model(model)
                 if fit is not None:
-                    row.setForeground(2, QBrush(_FITS if fit else _MISFITS))
+                    row.setForeground(1, QBrush(_FITS if fit else _MISFITS))
                 if item.name == chosen.get(kind):
                     font = QFont()
                     font.setBold(True)
@@ -167,7 +178,10 @@ class ModelsPanel(QWidget):
             for column in range(len(COLUMNS)):
                 tree.resizeColumnToContents(column)
             count = tree.topLevelItemCount()
-            self.tabs.setTabText([k for k, _ in KINDS].index(kind), f"{title} ({count})")
+            self.kinds.setItemText([k for k, _ in KINDS].index(kind), f"{title} ({count})")
+            header = tree.headerItem()
+            if header is not None:
+                header.setText(1, f"Fits {model or BUILTIN_MODEL}")
         self.current_label.setText(
             f"The frame draws with <b>{model or BUILTIN_MODEL + ' (built in)'}</b>, "
             f"VAE: <b>{vae or 'its own'}</b>; Layer → Upscale uses <b>{self.studio.upscaler}</b>."
