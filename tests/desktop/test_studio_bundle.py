@@ -42,3 +42,24 @@ def test_the_pyinstaller_recipe_builds_a_windowed_app_from_the_gui_entry_point()
     entry = ROOT / "packaging" / "sfumato_studio_main.py"
     assert entry.name in spec and "from sfumato.desktop.app import main" in entry.read_text()
     assert '"torchvision"' in spec  # excluded: it must never be in a Sfumato install
+
+
+def test_the_bundle_adds_itself_to_the_applications_menu(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    import configparser
+    import sys
+
+    from sfumato.desktop.app import main
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", "/opt/Sfumato Studio/sfumato-studio")
+    assert main(["sfumato-studio", "--install-desktop-entry"]) == 0
+    entry = tmp_path / "applications" / "sfumato-studio.desktop"
+    assert f"Wrote {entry}" in capsys.readouterr().out
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(entry)
+    section = parser["Desktop Entry"]
+    assert section["Exec"] == '"/opt/Sfumato Studio/sfumato-studio" %F' and section["Terminal"] == "false"
+    assert (tmp_path / "icons" / "hicolor" / "scalable" / "apps" / "sfumato-studio.svg").is_file()

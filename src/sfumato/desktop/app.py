@@ -80,6 +80,8 @@ Sfumato Studio, the canvas app. FILE: canvases (.ora, .psd) or pictures to open.
   --help        this text
   --smoke-test  start, make one picture with the built-in model in the frame, print where it
                 was saved, and quit (checks an installation or a standalone bundle)
+  --install-desktop-entry
+                Linux: add Sfumato Studio (this executable) to the applications menu, then quit
 """
 
 
@@ -92,6 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if "--smoke-test" in args[1:]:
         return smoke_test()
+    if "--install-desktop-entry" in args[1:]:
+        from sfumato.desktop.install import install_desktop_entry
+
+        for path in install_desktop_entry():
+            print(f"Wrote {path}")
+        return 0
     app = QApplication.instance() or QApplication(args)
     window = open_studio(args[1:])
     return app.exec() if window is not None else 1
