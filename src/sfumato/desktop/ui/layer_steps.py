@@ -30,9 +30,9 @@ class StepsResult:
     error: str = ""
 
 
-def with_alpha(picture: Image.Image, source: Layer) -> np.ndarray:
+def with_alpha(picture: Image.Image, source_alpha: np.ndarray) -> np.ndarray:
     """The processed RGB picture with the layer's transparency carried over (resized with it)."""
-    alpha = Image.fromarray(source.pixels[..., 3], "L")
+    alpha = Image.fromarray(source_alpha, "L")
     if alpha.size != picture.size:
         alpha = alpha.resize(picture.size, Image.Resampling.LANCZOS)
     rgba = picture.convert("RGB").copy()
@@ -61,6 +61,7 @@ class LayerSteps(QObject):
         self.busy = True
         before = (layer.pixels.copy(), layer.x, layer.y)
         picture = layer.image().convert("RGB")
+        alpha, layer_id = layer.pixels[..., 3].copy(), layer.id  # the layer may change while this runs
         settings = self._settings()
 
         def work() -> None:
@@ -68,12 +69,14 @@ class LayerSteps(QObject):
 
             try:
                 done = run_picture_steps(settings, picture, steps, recipe)
-                pixels = with_alpha(done.picture, layer)
-                result = StepsResult(layer.id, before, pixels, what, done.notes)
+                pixels = with_alpha(done.picture, alpha)
+                result = StepsResult(layer_id, before, pixels, what, done.notes)
             except SfumatoError as error:
-                result = StepsResult(layer.id, before, None, what, [], str(error))
+                result = StepsResult(layer_id, before, None, what, [], str(error))
             except ValidationError as error:
-                result = StepsResult(layer.id, before, None, what, [], describe_validation_error(error))
+                result = StepsResult(layer_id, before, None, what, [], describe_validation_error(error))
+            except Exception as error:  # any failure must reach the window, or it waits forever
+                result = StepsResult(layer_id, before, None, what, [], f"{type(error).__name__}: {error}")
             self._arrived.emit(result)
 
         threading.Thread(target=work, name="studio-layer-steps", daemon=True).start()
