@@ -126,8 +126,14 @@ def main() -> None:
     window.tabs.setCurrentWidget(window.models)
     window.models.refresh()
     window.models.select_kind("lora")
-    window.models.trees["lora"].setCurrentItem(window.models.trees["lora"].topLevelItem(0))
-    studio.prompt.update(prompt="a yellow star on a white background, <lora:demo-inkwash:1>")
+    first = window.models.trees["lora"].topLevelItem(0)
+    assert first is not None
+    window.models.trees["lora"].setCurrentItem(first)
+    studio.prompt.update(prompt="a yellow star on a white background")
+    cursor = window.prompt.prompt.textCursor()
+    cursor.movePosition(cursor.MoveOperation.End)
+    window.prompt.prompt.setTextCursor(cursor)
+    window.models.use.click()  # "Add to prompt": the LoRA's tag at the cursor
     studio.set_tool(Tool.frame)
     studio.move_frame(48, 0)
     studio.set_frame(Rect(48, 0, 128, 96))
