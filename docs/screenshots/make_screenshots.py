@@ -59,7 +59,8 @@ def main() -> None:
 
     app = QApplication(["sfumato-studio"])
     import_engine()
-    window = build_window(Settings())
+    settings = Settings()
+    window = build_window(settings)
     window.resize(*SIZE)
     window.show()
     studio, canvas = window.studio, window.canvas
@@ -119,7 +120,51 @@ def main() -> None:
     window.gallery.search.setText("blue square")
     window.gallery.refresh()
     shoot(app, window, "05-gallery.png")
+
+    # 6. the model browser: LoRAs and whether they fit the frame's model; the frame's resize handles
+    add_library(data / "webui", settings)
+    window.tabs.setCurrentWidget(window.models)
+    window.models.refresh()
+    window.models.select_kind("lora")
+    first = window.models.trees["lora"].topLevelItem(0)
+    assert first is not None
+    window.models.trees["lora"].setCurrentItem(first)
+    studio.prompt.update(prompt="a yellow star on a white background")
+    cursor = window.prompt.prompt.textCursor()
+    cursor.movePosition(cursor.MoveOperation.End)
+    window.prompt.prompt.setTextCursor(cursor)
+    window.models.use.click()  # "Add to prompt": the LoRA's tag at the cursor
+    studio.set_tool(Tool.frame)
+    studio.move_frame(48, 0)
+    studio.set_frame(Rect(48, 0, 128, 96))
+    canvas.resetTransform()
+    canvas.zoom(3.0)
+    canvas.centerOn(90, 48)
+    shoot(app, window, "06-models.png")
     window.bridge.stop()
+
+
+def add_library(root: Path, settings: Any) -> None:
+    """A few LoRAs and embeddings (random weights) for the browser: some fit the built-in model
+    (128-wide text), some are made for SD1 or SDXL."""
+    import torch
+    from safetensors.torch import save_file
+
+    from sfumato.models.library import ModelLibrary
+
+    attn = "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn2_to_k"
+    loras, embeddings = root / "models" / "Lora", root / "embeddings"
+    loras.mkdir(parents=True, exist_ok=True)
+    embeddings.mkdir(parents=True, exist_ok=True)
+    for name, width in (("demo-inkwash", 128), ("sd15-detail-tweaker", 768), ("xl-pixel-art", 2048)):
+        tensors = {
+            f"{attn}.lora_down.weight": torch.randn(4, width),
+            f"{attn}.lora_up.weight": torch.randn(64, 4),
+        }
+        save_file(tensors, str(loras / f"{name}.safetensors"))
+    for name, width in (("demo-style", 128), ("easynegative", 768)):
+        save_file({"emb_params": torch.randn(2, width)}, str(embeddings / f"{name}.safetensors"))
+    ModelLibrary(settings).add_folder(root)
 
 
 if __name__ == "__main__":

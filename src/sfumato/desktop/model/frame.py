@@ -135,3 +135,70 @@ def build_request(plan: FramePlan, settings: dict[str, Any]) -> GenerationReques
     if plan.mode is Mode.txt2img:
         fields.pop("denoising_strength", None)
     return GenerationRequest(**fields)
+
+
+# Handles on the frame's corners and edges, by compass point: dragging one moves those sides.
+HANDLES = ("nw", "n", "ne", "e", "se", "s", "sw", "w")
+MIN_FRAME, MAX_FRAME = 64, 4096  # what a request accepts as a side
+
+
+def handle_points(rect: Rect) -> dict[str, tuple[float, float]]:
+    left, top = rect.x, rect.y
+    right, bottom = rect.x + rect.width, rect.y + rect.height
+    middle_x, middle_y = left + rect.width / 2, top + rect.height / 2
+    return {
+        "nw": (left, top),
+        "n": (middle_x, top),
+        "ne": (right, top),
+        "e": (right, middle_y),
+        "se": (right, bottom),
+        "s": (middle_x, bottom),
+        "sw": (left, bottom),
+        "w": (left, middle_y),
+    }
+
+
+def handle_at(rect: Rect, x: float, y: float, reach: float) -> str | None:
+    """The handle within ``reach`` (canvas pixels) of the point, corners first; then any point of an
+    edge, so the whole border can be grabbed."""
+    points = handle_points(rect)
+    for name in ("nw", "ne", "se", "sw", "n", "e", "s", "w"):
+        hx, hy = points[name]
+        if abs(x - hx) <= reach and abs(y - hy) <= reach:
+            return name
+    left, top = rect.x, rect.y
+    right, bottom = rect.x + rect.width, rect.y + rect.height
+    if top - reach <= y <= bottom + reach:
+        if abs(x - left) <= reach:
+            return "w"
+        if abs(x - right) <= reach:
+            return "e"
+    if left - reach <= x <= right + reach:
+        if abs(y - top) <= reach:
+            return "n"
+        if abs(y - bottom) <= reach:
+            return "s"
+    return None
+
+
+def _snap(length: float) -> int:
+    return int(min(MAX_FRAME, max(MIN_FRAME, round(length / 8) * 8)))
+
+
+def resized_frame(start: Rect, handle: str, x: float, y: float) -> Rect:
+    """The frame ``start`` with the sides of ``handle`` dragged to (x, y): the opposite sides stay
+    put, width and height snap to multiples of 8 (64 to 4096), as a request needs them."""
+    left, top = start.x, start.y
+    right, bottom = start.x + start.width, start.y + start.height
+    width, height = start.width, start.height
+    if "w" in handle:
+        width = _snap(right - x)
+        left = right - width
+    elif "e" in handle:
+        width = _snap(x - left)
+    if "n" in handle:
+        height = _snap(bottom - y)
+        top = bottom - height
+    elif "s" in handle:
+        height = _snap(y - top)
+    return Rect(left, top, width, height)

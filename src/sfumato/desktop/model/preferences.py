@@ -1,5 +1,6 @@
 """The studio's own choices, kept in ``<data_dir>/studio.json``: the model, the output folder, the
-device and a remote server, applied over the settings at start (the model at once)."""
+device, a remote server, the NSFW filter and the name blocklists, applied over the settings at
+start (the model and the safety choices also at once)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -22,6 +24,9 @@ class Preferences(BaseModel):
     frame_side: int | None = None
     remote_url: str | None = None  # another machine's `sfumato serve`; None = the engine in this process
     remote_token: str | None = None
+    nsfw_filter: Literal["off", "blur", "withhold"] | None = None  # None = the settings' nsfw_filter
+    blocklists: list[Path] | None = None  # None = the settings' blocklists
+    blocklist_on: bool = True  # refuse prompts naming an entry of the blocklists
 
 
 def preferences_path(settings: Settings) -> Path:
@@ -51,4 +56,10 @@ def apply_preferences(settings: Settings, preferences: Preferences) -> Settings:
         changes["output_dir"] = preferences.output_dir
     if preferences.device:
         changes["device"] = preferences.device
+    if preferences.nsfw_filter is not None:
+        changes["nsfw_filter"] = preferences.nsfw_filter
+    if preferences.blocklists is not None:
+        changes["blocklists"] = preferences.blocklists
+    if not preferences.blocklist_on:
+        changes["blocklists"] = []
     return settings.model_copy(update=changes) if changes else settings

@@ -55,6 +55,7 @@ class PromptState:
     seed: int = -1
     batch_size: int = 4  # variants per frame
     model: str | None = None
+    vae: str | None = None  # a VAE file's name from the model library; None = the checkpoint's own
     _listeners: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def subscribe(self, listener: Callable[[], None]) -> None:
@@ -76,8 +77,9 @@ class PromptState:
 
     def request_fields(self) -> dict[str, Any]:
         values = {name: getattr(self, name) for name in _FIELDS}
-        if values["model"] is None:
-            del values["model"]
+        for name in ("model", "vae"):
+            if values[name] is None:
+                del values[name]
         return values
 
     def use_recipe(self, recipe: GenerationRequest) -> None:
@@ -92,6 +94,7 @@ class PromptState:
             schedule_type=recipe.schedule_type,
             seed=recipe.seed,
             model=recipe.model,
+            vae=recipe.vae,
         )
 
 

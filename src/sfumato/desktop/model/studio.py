@@ -10,7 +10,7 @@ from pathlib import Path
 from sfumato.core.request import GenerationRequest
 from sfumato.desktop.model.brush import Brush
 from sfumato.desktop.model.document import Document, Layer, LayerKind, Rect
-from sfumato.desktop.model.frame import Frame, FramePlan, build_request, plan_frame
+from sfumato.desktop.model.frame import Frame, FramePlan, build_request, native_size_for, plan_frame
 from sfumato.desktop.model.jobs import JobsModel
 from sfumato.desktop.model.prompt import PromptState
 
@@ -37,6 +37,9 @@ class Studio:
     selection: Rect | None = None
     active_layer: int | None = None
     path: Path | None = None  # the .ora file the canvas was last saved to or opened from
+    nsfw_filter: str | None = None  # off, blur or withhold, sent with every request; None = the engine's
+    blocklists: list[Path] = field(default_factory=list)  # checked before a job is queued; [] = off
+    upscaler: str = "Lanczos"  # what Layer → Upscale uses: Lanczos, Nearest or an upscaler model's name
     _listeners: list[Callable[[str], None]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -65,9 +68,24 @@ class Studio:
         self.frame.x, self.frame.y = int(x), int(y)
         self.changed("frame")
 
+    def set_frame(self, rect: Rect) -> None:
+        self.frame.x, self.frame.y, self.frame.width, self.frame.height = (
+            rect.x,
+            rect.y,
+            rect.width,
+            rect.height,
+        )
+        self.changed("frame")
+
     def resize_frame(self, width: int, height: int) -> None:
         self.frame.width, self.frame.height = max(64, width // 8 * 8), max(64, height // 8 * 8)
         self.changed("frame")
+
+    def choose_checkpoint(self, name: str | None, architecture: str | None) -> None:
+        """The checkpoint the frame draws with (None = the built-in model); the frame takes its size."""
+        self.prompt.update(model=name)
+        side = native_size_for(architecture)
+        self.resize_frame(side, side)
 
     def set_selection(self, rect: Rect | None) -> None:
         self.selection = rect.normalised() if rect is not None else None
@@ -99,8 +117,20 @@ class Studio:
         return plan_frame(self.document, self.frame.rect)
 
     def request(self) -> tuple[GenerationRequest, FramePlan]:
+        """The frame's request; raises BlockedPrompt when it names an entry of the blocklists."""
         plan = self.plan()
-        return build_request(plan, self.prompt.request_fields()), plan
+        fields = self.prompt.request_fields()
+        if self.nsfw_filter is not None:
+            fields["nsfw_filter"] = self.nsfw_filter
+        request = build_request(plan, fields)
+        self.check_blocklists(request)
+        return request, plan
+
+    def check_blocklists(self, request: GenerationRequest) -> None:
+        if self.blocklists:
+            from sfumato.analysis.blocklist import load_blocklists, request_prompts
+
+            load_blocklists(self.blocklists).check(request_prompts(request))
 
     def step_variant(self, delta: int) -> None:
         if self.jobs.variants is not None:

@@ -37,8 +37,9 @@ from PySide6.QtWidgets import (
 from sfumato.core.request import Mode
 from sfumato.desktop.model.brush import Brush, dab, fill_polygon, stroke_points
 from sfumato.desktop.model.document import Layer, Rect
+from sfumato.desktop.model.frame import HANDLES, handle_at, handle_points, resized_frame
 from sfumato.desktop.model.studio import Studio, Tool
-from sfumato.desktop.ui.commands import AddLayer, SetLayer, SetPixels
+from sfumato.desktop.ui.commands import AddLayer, SetFrame, SetLayer, SetPixels
 from sfumato.desktop.ui.images import mask_overlay, pixmap_from_pil, qimage_from_rgba
 
 FRAME_COLOUR = QColor(80, 200, 255)
@@ -49,6 +50,17 @@ MODE_WORDS = {
     Mode.outpaint: "extend the picture into the empty part",
 }
 _Z_FRAME, _Z_VARIANT, _Z_PREVIEW, _Z_CURSOR = 10_000, 9_000, 9_500, 11_000
+HANDLE_PX = 8  # a handle's size on screen, whatever the zoom
+HANDLE_CURSORS = {
+    "nw": Qt.CursorShape.SizeFDiagCursor,
+    "se": Qt.CursorShape.SizeFDiagCursor,
+    "ne": Qt.CursorShape.SizeBDiagCursor,
+    "sw": Qt.CursorShape.SizeBDiagCursor,
+    "n": Qt.CursorShape.SizeVerCursor,
+    "s": Qt.CursorShape.SizeVerCursor,
+    "e": Qt.CursorShape.SizeHorCursor,
+    "w": Qt.CursorShape.SizeHorCursor,
+}
 
 
 def layer_pixmap(layer: Layer) -> QPixmap:
@@ -89,6 +101,16 @@ class CanvasView(QGraphicsView):
         self._cursor = QGraphicsEllipseItem()
         self._cursor.setPen(QPen(QColor(255, 255, 255), 0))
         self._cursor.setZValue(_Z_CURSOR)
+        self._handles: dict[str, QGraphicsRectItem] = {}
+        for name in HANDLES:
+            handle = QGraphicsRectItem(-HANDLE_PX / 2, -HANDLE_PX / 2, HANDLE_PX, HANDLE_PX)
+            handle.setPen(QPen(QColor(20, 40, 60), 0))
+            handle.setBrush(QBrush(FRAME_COLOUR))
+            handle.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+            handle.setZValue(_Z_FRAME + 1)
+            handle.setToolTip("Drag to resize the frame (snaps to multiples of 8)")
+            self._handles[name] = handle
+            self.scene().addItem(handle)
         for item in (
             self._frame,
             self._label,
@@ -138,6 +160,8 @@ class CanvasView(QGraphicsView):
         if what == "frame":
             frame = self.studio.frame
             self._frame.setRect(QRectF(frame.x, frame.y, frame.width, frame.height))
+            for name, (x, y) in handle_points(frame.rect).items():
+                self._handles[name].setPos(x, y)
             self._show_plan()
         elif what == "selection":
             selection = self.studio.selection
@@ -150,6 +174,10 @@ class CanvasView(QGraphicsView):
                 QGraphicsView.DragMode.ScrollHandDrag if tool is Tool.pan else QGraphicsView.DragMode.NoDrag
             )
             self._cursor.setVisible(tool in (Tool.brush, Tool.eraser))
+            for handle in self._handles.values():
+                handle.setVisible(tool is Tool.frame)
+            if tool is not Tool.frame:
+                self.viewport().unsetCursor()
         elif what == "variants":
             self._show_variant()
 
@@ -225,11 +253,15 @@ class CanvasView(QGraphicsView):
             self._show_outline()
         elif tool is Tool.frame:
             frame = self.studio.frame
+            handle = self.frame_handle_at(point)
+            if handle is not None:
+                self._drag = _Drag(point, handle=handle, frame_before=frame.rect)
+                return
             inside = not frame.rect.intersect(Rect(int(point.x()), int(point.y()), 1, 1)).empty
             offset = (
                 point - QPointF(frame.x, frame.y) if inside else QPointF(frame.width / 2, frame.height / 2)
             )
-            self._drag = _Drag(point, offset=offset)
+            self._drag = _Drag(point, offset=offset, frame_before=frame.rect)
             self._move_frame(point)
         elif tool is Tool.move and (layer := self.studio.active()) is not None:
             self._drag = _Drag(point, layer_id=layer.id, origin=(layer.x, layer.y))
@@ -248,8 +280,17 @@ class CanvasView(QGraphicsView):
             self._continue_stroke(point)
             return
         drag = self._drag
+        if drag is None and self.studio.tool is Tool.frame:
+            handle = self.frame_handle_at(point)
+            if handle is None:
+                self.viewport().unsetCursor()
+            else:
+                self.viewport().setCursor(HANDLE_CURSORS[handle])
         if drag is None:
             super().mouseMoveEvent(event)
+        elif drag.handle is not None:
+            assert drag.frame_before is not None
+            self.studio.set_frame(resized_frame(drag.frame_before, drag.handle, point.x(), point.y()))
         elif self.studio.tool is Tool.select:
             self.studio.set_selection(_rect(drag.start, point))
         elif drag.outline is not None:
@@ -278,11 +319,19 @@ class CanvasView(QGraphicsView):
             self.mask_outline(drag.outline, erase=drag.erase)
         elif drag.layer_id is not None and (item := self._items.get(drag.layer_id)) is not None:
             self.move_layer(drag.layer_id, int(item.pos().x()), int(item.pos().y()))
+        elif drag.frame_before is not None and drag.frame_before != self.studio.frame.rect:
+            text = "Resize the frame" if drag.handle is not None else "Move the frame"
+            self.undo.push(SetFrame(self.studio, drag.frame_before, self.studio.frame.rect, text))
 
     def _move_frame(self, point: QPointF) -> None:
         assert self._drag is not None
         offset = self._drag.offset
         self.studio.move_frame(round(point.x() - offset.x()), round(point.y() - offset.y()))
+
+    def frame_handle_at(self, point: QPointF) -> str | None:
+        """The frame's handle under a canvas point, within a handle's reach on screen."""
+        reach = HANDLE_PX / max(self.transform().m11(), 1e-6)
+        return handle_at(self.studio.frame.rect, point.x(), point.y(), reach)
 
     def move_layer(self, layer_id: int, x: int, y: int) -> None:
         layer = self.studio.document.layer(layer_id)
@@ -363,6 +412,8 @@ class _Drag:
     origin: tuple[int, int] = (0, 0)
     outline: list[tuple[float, float]] | None = None  # the lasso's points
     erase: bool = False
+    handle: str | None = None  # the frame's handle being dragged
+    frame_before: Rect | None = None  # the frame when a frame drag began
 
 
 @dataclass

@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtGui import QUndoCommand
 
-from sfumato.desktop.model.document import Document, Layer
+from sfumato.desktop.model.document import Document, Layer, Rect
+from sfumato.desktop.model.studio import Studio
 
 _MERGE_SET = 1
 
@@ -99,3 +100,17 @@ class SetPixels(QUndoCommand):
 
     def undo(self) -> None:
         self.document.set_pixels(self.layer_id, self.before[0].copy(), self.before[1], self.before[2])
+
+
+class SetFrame(QUndoCommand):
+    """The generation frame moved or resized by a drag: one undo step per drag."""
+
+    def __init__(self, studio: Studio, before: Rect, after: Rect, text: str) -> None:
+        super().__init__(text)
+        self.studio, self.before, self.after = studio, before, after
+
+    def redo(self) -> None:
+        self.studio.set_frame(self.after)
+
+    def undo(self) -> None:
+        self.studio.set_frame(self.before)

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from sfumato.core.request import SAMPLERS, SCHEDULE_TYPES
 from sfumato.desktop.model.completion import Completion, complete, completion_at
 from sfumato.desktop.model.highlight import highlight_spans
+from sfumato.desktop.model.library_view import insert_tag
 from sfumato.desktop.model.prompt import IMAGINATION, QUALITY, PromptState, matching_preset
 from sfumato.desktop.model.weights import (
     MAX_WEIGHT,
@@ -302,6 +303,12 @@ class PromptPanel(QWidget):
     def _quality_chosen(self, index: int) -> None:
         if index < len(QUALITY):
             self.state.apply_quality(QUALITY[index])
+
+    def insert(self, tag: str, negative: bool = False) -> None:
+        """A LoRA tag or an embedding's name written at the cursor, as one undoable edit."""
+        edit = self.negative if negative else self.prompt
+        text, position = insert_tag(edit.toPlainText(), edit.textCursor().position(), tag)
+        edit.replace_all(text, position, position)
 
     # the weight editor -------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Settings: the model (names with AutoV2 hashes), the output folder and the device."""
+"""Settings: the model (names with AutoV2 hashes), the output folder, the device, a remote server, the
+NSFW filter and the name blocklists."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -15,18 +17,23 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QListWidget,
     QPushButton,
     QWidget,
 )
 
 from sfumato.core.settings import Settings
-from sfumato.desktop.model.frame import native_size_for
 from sfumato.desktop.model.preferences import Preferences, load_preferences, save_preferences
 from sfumato.desktop.model.studio import Studio
 
 BUILT_IN = "Built-in demo model (96×96 shapes)"
 BUILTIN_NAME = "sfumato-demo"  # models/loading.py's BUILTIN_MODEL, without importing the loader
 DEVICES = ("auto", "cpu", "cuda", "mps")
+NSFW_CHOICES = (
+    ("off", "Off: keep every picture"),
+    ("blur", "Blur pictures the NSFW check flags"),
+    ("withhold", "Withhold pictures the NSFW check flags"),
+)
 
 
 class _Hashed(QObject):
@@ -60,7 +67,30 @@ class SettingsDialog(QDialog):
         self.remote_token = QLineEdit(self.preferences.remote_token or "")
         self.remote_token.setEchoMode(QLineEdit.EchoMode.Password)
         self.remote_token.setPlaceholderText("the token `sfumato serve --new-token` printed")
-        self.note = QLabel("The output folder, device and server take effect at the next start.")
+        self.nsfw = QComboBox()
+        for value, words in NSFW_CHOICES:
+            self.nsfw.addItem(words, value)
+        self.nsfw.setCurrentIndex(
+            [value for value, _ in NSFW_CHOICES].index(studio.nsfw_filter or settings.nsfw_filter)
+        )
+        self.nsfw.setToolTip("The check runs on each finished picture, with the CLIP in the settings")
+        lists = self.preferences.blocklists
+        self.blocklist_on = QCheckBox("Refuse prompts that name an entry of these blocklists")
+        self.blocklist_on.setChecked(self.preferences.blocklist_on and bool(studio.blocklists or lists))
+        self.blocklist_on.setToolTip("docs/blocklist.md: one name a line, aliases after |")
+        self.blocklist_files = QListWidget()
+        self.blocklist_files.setMaximumHeight(80)
+        self.blocklist_files.addItems(
+            [str(path) for path in (lists if lists is not None else studio.blocklists)]
+        )
+        self.add_blocklist = QPushButton("Add list…")
+        self.add_blocklist.clicked.connect(self._add_blocklist)
+        self.remove_blocklist = QPushButton("Remove")
+        self.remove_blocklist.clicked.connect(self._remove_blocklist)
+        self.note = QLabel(
+            "The output folder, device and server take effect at the next start; the model, the NSFW "
+            "filter and the blocklists at once."
+        )
         self.note.setWordWrap(True)
         model_row = QHBoxLayout()
         model_row.addWidget(self.model, 1)
@@ -80,6 +110,14 @@ class SettingsDialog(QDialog):
         form.addRow("Device", self.device)
         form.addRow("Remote server", self.remote_url)
         form.addRow("Server token", self.remote_token)
+        form.addRow("NSFW filter", self.nsfw)
+        blocklist_buttons = QHBoxLayout()
+        blocklist_buttons.addWidget(self.add_blocklist)
+        blocklist_buttons.addWidget(self.remove_blocklist)
+        blocklist_buttons.addStretch(1)
+        form.addRow("Name blocklist", self.blocklist_on)
+        form.addRow("", self.blocklist_files)
+        form.addRow("", blocklist_buttons)
         form.addRow(self.note)
         form.addRow(buttons)
         self._hashed = _Hashed(self)
@@ -122,6 +160,32 @@ class SettingsDialog(QDialog):
             return
         self._fill_models(self._entries(hash=False))
 
+    def _add_blocklist(self) -> None:
+        from sfumato.analysis.blocklist import load_blocklists
+        from sfumato.core.errors import SfumatoError
+
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Name blocklist", str(Path.home()), "Text (*.txt);;Any (*)"
+        )
+        if not name:
+            return
+        try:
+            found = load_blocklists([Path(name)])
+        except SfumatoError as error:
+            self.note.setText(str(error))
+            return
+        self.blocklist_files.addItem(name)
+        self.blocklist_on.setChecked(True)
+        self.note.setText(f"{Path(name).name}: {len(found.entries)} entries.")
+
+    def _remove_blocklist(self) -> None:
+        row = self.blocklist_files.currentRow()
+        if row >= 0:
+            self.blocklist_files.takeItem(row)
+
+    def blocklists(self) -> list[Path]:
+        return [Path(self.blocklist_files.item(i).text()) for i in range(self.blocklist_files.count())]
+
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Output folder", self.output.text())
         if folder:
@@ -129,9 +193,12 @@ class SettingsDialog(QDialog):
 
     def accept(self) -> None:
         name, architecture = self.model.currentData() or (None, None)
-        self.studio.prompt.update(model=name)
-        side = native_size_for(architecture)
-        self.studio.resize_frame(side, side)
+        self.studio.choose_checkpoint(name, architecture)
+        side = self.studio.frame.width
+        nsfw = self.nsfw.currentData()
+        lists, on = self.blocklists(), self.blocklist_on.isChecked()
+        self.studio.nsfw_filter = nsfw
+        self.studio.blocklists = lists if on else []
         output = Path(self.output.text()).expanduser()
         preferences = Preferences(
             model=name,
@@ -140,6 +207,9 @@ class SettingsDialog(QDialog):
             frame_side=side,
             remote_url=self.remote_url.text().strip() or None,
             remote_token=self.remote_token.text().strip() or None,
+            nsfw_filter=nsfw,
+            blocklists=lists,
+            blocklist_on=on,
         )
         save_preferences(self.settings, preferences)
         super().accept()

@@ -33,21 +33,26 @@ from PySide6.QtWidgets import (
 
 from sfumato.archive.index import ArchiveIndex
 from sfumato.core.errors import SfumatoError
+from sfumato.core.postprocess import DetailStep, PostprocessStep, RestoreFacesStep, UpscaleStep
 from sfumato.core.request import GenerationRequest, describe_validation_error
 from sfumato.core.settings import Settings
 from sfumato.desktop.model.brush import fill_rect
 from sfumato.desktop.model.document import Document, Layer, LayerKind
 from sfumato.desktop.model.files import load_ora, load_psd, save_ora, save_psd
 from sfumato.desktop.model.frame import FramePlan
+from sfumato.desktop.model.library_view import LibraryItem, read_library
 from sfumato.desktop.model.studio import Studio, Tool
 from sfumato.desktop.ui.canvas import CanvasView
 from sfumato.desktop.ui.commands import AddLayer, SetPixels
 from sfumato.desktop.ui.gallery_panel import GalleryPanel
 from sfumato.desktop.ui.images import pil_from_qimage, qimage_from_pil
 from sfumato.desktop.ui.jobs_bridge import JobsBridge
+from sfumato.desktop.ui.layer_steps import LayerSteps, StepsResult
 from sfumato.desktop.ui.layers_panel import LayersPanel
+from sfumato.desktop.ui.models_panel import ModelsPanel
 from sfumato.desktop.ui.prompt_panel import PromptPanel
 from sfumato.desktop.ui.queue_panel import QueuePanel
+from sfumato.jobs.worker import RunFunction
 
 TOOLS = (
     (Tool.frame, "Frame", "F", "Place the generation frame: what lies under it decides what Generate does"),
@@ -67,6 +72,7 @@ class StudioWindow(QMainWindow):
     def __init__(self, settings: Settings, bridge: JobsBridge, studio: Studio) -> None:
         super().__init__()
         self.settings, self.bridge, self.studio = settings, bridge, studio
+        self.engine: RunFunction | None = None  # the run function of the queue, when build_window made it
         self.setWindowTitle("Sfumato Studio")
         self.undo = QUndoStack(self)
         self.canvas = CanvasView(studio, self.undo)
@@ -84,9 +90,9 @@ class StudioWindow(QMainWindow):
         tabs.addTab(self.layers, "Layers")
         tabs.addTab(self.queue, "Queue")
         tabs.addTab(self.gallery, "Gallery")
-        tabs.currentChanged.connect(
-            lambda index: self.gallery.refresh() if tabs.widget(index) is self.gallery else None
-        )
+        self.models = ModelsPanel(studio, self._read_library, self.prompt.insert, self._remember_checkpoint)
+        tabs.addTab(self.models, "Models")
+        tabs.currentChanged.connect(self._tab_shown)
         self.tabs = tabs
         self._dock("Panels", tabs, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.variant_label = QLabel()
@@ -100,6 +106,8 @@ class StudioWindow(QMainWindow):
         self._reload = QTimer(self, singleShot=True, interval=300)
         self._reload.timeout.connect(self._reload_external)
         self._pending: set[str] = set()
+        self.layer_steps = LayerSteps(lambda: self.settings, self)
+        self.layer_steps.finished.connect(self._layer_steps_done)
         studio.subscribe(self._on_studio)
         studio.jobs.subscribe(self._on_job)
         self._shown = False
@@ -188,6 +196,31 @@ class StudioWindow(QMainWindow):
         layer.addAction(
             self._action("delete_layer", "Delete layer", self.layers.delete_active, "Ctrl+Delete")
         )
+        layer.addSeparator()
+        layer.addAction(
+            self._action(
+                "upscale_layer",
+                "Upscale layer ×2",
+                self.upscale_layer,
+                tip="Enlarge the layer with the upscaler chosen in the Models tab",
+            )
+        )
+        layer.addAction(
+            self._action(
+                "restore_faces_layer",
+                "Restore faces in layer",
+                self.restore_faces_in_layer,
+                tip="Find faces and restore them with a face-restorer model (GFPGAN, CodeFormer…)",
+            )
+        )
+        layer.addAction(
+            self._action(
+                "detail_layer",
+                "Detail faces in layer",
+                self.detail_layer,
+                tip="Re-render each face at the model's full size and blend it back",
+            )
+        )
         generate = menus.addMenu("&Generate")
         generate.addAction(
             self._action(
@@ -266,6 +299,27 @@ class StudioWindow(QMainWindow):
     def _frame_size_chosen(self, text: str) -> None:
         width, _, height = text.partition("×")
         self.studio.resize_frame(int(width), int(height))
+
+    def _tab_shown(self, index: int) -> None:
+        shown = self.tabs.widget(index)
+        if shown is self.gallery:
+            self.gallery.refresh()
+        elif shown is self.models:
+            self.models.ensure_loaded()
+
+    def _read_library(self) -> list[LibraryItem]:
+        items = read_library(self.settings)
+        self._names = {}
+        for item in items:
+            self._names.setdefault(item.kind, []).append(item.name)
+        return items
+
+    def _remember_checkpoint(self, name: str | None) -> None:
+        from sfumato.desktop.model.preferences import load_preferences, save_preferences
+
+        preferences = load_preferences(self.settings)
+        preferences.model, preferences.frame_side = name, self.studio.frame.width
+        save_preferences(self.settings, preferences)
 
     def library_names(self, kind: str) -> list[str]:
         """LoRA and embedding names for the prompt's completion, read from the library once."""
@@ -392,6 +446,60 @@ class StudioWindow(QMainWindow):
         self.undo.push(
             SetPixels(self.studio.document, layer.id, before, (after, x, y), f"Scale {layer.name}")
         )
+
+    # post-processing a layer -------------------------------------------------------------------
+
+    def upscale_layer(self) -> bool:
+        return self.run_layer_steps([UpscaleStep(upscaler=self.studio.upscaler, scale=2.0)], "Upscale")
+
+    def restore_faces_in_layer(self) -> bool:
+        return self.run_layer_steps([RestoreFacesStep()], "Restore faces")
+
+    def detail_layer(self) -> bool:
+        # how much a face may change is the prompt panel's "change the picture" (denoise)
+        step = DetailStep(denoising_strength=self.studio.prompt.denoising_strength)
+        return self.run_layer_steps([step], "Detail")
+
+    def run_layer_steps(self, steps: list[PostprocessStep], what: str) -> bool:
+        """The steps on the active picture layer, off the UI thread; False when they cannot start."""
+        layer = self.studio.active()
+        if layer is None or layer.is_mask:
+            self.tell(f"{what}: choose a picture layer first.")
+            return False
+        try:
+            recipe = self._layer_recipe(layer)
+            self.studio.check_blocklists(recipe)  # the detailer draws with the recipe's prompt
+        except ValidationError as error:
+            self.tell(f"{what}: {describe_validation_error(error)}.")
+            return False
+        except SfumatoError as error:
+            self.tell(f"{what}: {error}")
+            return False
+        if not self.layer_steps.run(layer, steps, recipe, what):
+            self.tell(f"{what}: wait until the layer's last step is done.")
+            return False
+        self.tell(f"{what}: working on {layer.name}…")
+        return True
+
+    def _layer_recipe(self, layer: Layer) -> GenerationRequest:
+        """A result's own recipe; for another picture, the prompt panel's prompt and model."""
+        if layer.recipe:
+            return GenerationRequest.model_validate(layer.recipe)
+        return GenerationRequest(**self.studio.prompt.request_fields())
+
+    def _layer_steps_done(self, result: StepsResult) -> None:
+        if result.pixels is None:
+            self.tell(f"{result.what} failed: {result.error}")
+            return
+        try:
+            layer = self.studio.document.layer(result.layer_id)
+        except KeyError:
+            return  # deleted meanwhile
+        after = (result.pixels, result.before[1], result.before[2])
+        self.undo.push(
+            SetPixels(self.studio.document, layer.id, result.before, after, f"{result.what} {layer.name}")
+        )
+        self.tell(" ".join([f"{result.what}: done ({layer.width}×{layer.height}).", *result.notes]))
 
     # selection and masks -----------------------------------------------------------------------
 
@@ -581,7 +689,19 @@ class StudioWindow(QMainWindow):
         from sfumato.desktop.ui.settings_dialog import SettingsDialog
 
         dialog = SettingsDialog(self.settings, self.studio, self)
-        dialog.exec()
+        if dialog.exec():
+            self.apply_safety()
+
+    def apply_safety(self) -> None:
+        """The blocklists chosen in the settings, for this machine's engine from its next job on (the
+        NSFW filter rides in each request; the app checks the blocklists before it queues a job)."""
+        from sfumato.jobs.local import RunnerRun
+
+        self.settings = self.settings.model_copy(update={"blocklists": list(self.studio.blocklists)})
+        if isinstance(self.engine, RunnerRun):
+            self.engine.settings = self.engine.settings.model_copy(
+                update={"blocklists": list(self.studio.blocklists)}
+            )
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.bridge.stop()
