@@ -86,7 +86,10 @@ class Trainer:
         groups: Sequence[ParamGroup] = (),
         name: str = "train",
         on_checkpoint: Callable[[int], None] | None = None,
+        on_step: Callable[[int, float], None] | None = None,
     ) -> None:
+        """``on_step(step, loss)`` runs after each step; an exception from it (a cancel) stops the
+        run with a checkpoint at that step, so the next run resumes there."""
         import torch
 
         self.model = model
@@ -95,6 +98,7 @@ class Trainer:
         self.folder = folder
         self.name = name
         self.on_checkpoint = on_checkpoint
+        self.on_step = on_step
         self.step = 0
         self.elapsed_s = 0.0
         torch.manual_seed(config.seed)
@@ -203,6 +207,13 @@ class Trainer:
                     record = None
                 if self.step % config.checkpoint_every == 0:
                     self.save()
+                if self.on_step is not None:
+                    try:
+                        self.on_step(self.step, last_loss)
+                    except BaseException:
+                        if self.step % config.checkpoint_every != 0:
+                            self.save()
+                        raise
             if record is not None:  # stopped by the time limit between two log lines
                 self._log(record, history)
         self.save()
