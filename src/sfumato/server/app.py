@@ -12,6 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from sfumato import __version__
 from sfumato.core.settings import Settings
 from sfumato.jobs.queue import JobQueue
+from sfumato.jobs.run_job import TrainFunction
 from sfumato.jobs.store_sqlite import SqliteJobStore
 from sfumato.jobs.worker import RunFunction
 from sfumato.server import (
@@ -24,6 +25,7 @@ from sfumato.server import (
     errors,
     face_routes,
     postprocess_routes,
+    training_routes,
     video_routes,
     xyz_routes,
 )
@@ -53,8 +55,9 @@ def create_app(
     queue: JobQueue | None = None,
     workers: int = 1,
     poll_seconds: float = 1.0,
+    train: TrainFunction | None = None,
 ) -> FastAPI:
-    """``run`` and ``catalog`` replace the real model loading and model folders (tests use tiny models)."""
+    """``run``, ``train`` and ``catalog`` replace the real model loading and model folders (tests use tiny models)."""
     settings = settings or Settings()
     config = config or ServerConfig(
         listen=settings.host,
@@ -68,8 +71,14 @@ def create_app(
             from sfumato.jobs.local import runner_run_function
 
             run = runner_run_function(settings)
+        if train is None:
+            from sfumato.jobs.run_job import training_run_function
+
+            train = training_run_function(settings)
         for index in range(workers):
-            queue.add_worker(run, worker_id=f"local-{settings.device}-{index}", poll_seconds=poll_seconds)
+            queue.add_worker(
+                run, worker_id=f"local-{settings.device}-{index}", poll_seconds=poll_seconds, train=train
+            )
     context = ServerContext(settings, config, queue, catalog or default_catalog(settings))
 
     @asynccontextmanager
@@ -105,6 +114,7 @@ def create_app(
     app.include_router(postprocess_routes.build_router())
     app.include_router(a1111_interrogate.build_router())
     app.include_router(analysis_routes.build_router())
+    app.include_router(training_routes.build_router())
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["*"], allow_headers=["*"]
