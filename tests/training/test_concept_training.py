@@ -58,7 +58,7 @@ def test_an_existing_name_is_refused_unless_overwrite(sd1: Components, pictures:
     settings = Settings()
     first = run_training(settings, _request(pictures), components=sd1)
     before = first.path.read_bytes()
-    with pytest.raises(InvalidRequest, match="already an embedding called 'sfpink'.*--overwrite"):
+    with pytest.raises(InvalidRequest, match=r"already an embedding called 'sfpink'.*--overwrite"):
         run_training(settings, _request(pictures, steps=8), components=sd1)
     assert first.path.read_bytes() == before
     again = run_training(settings, _request(pictures, steps=8, overwrite=True), components=sd1)
@@ -118,7 +118,7 @@ def test_a_run_that_does_not_fit_in_memory_is_refused_before_training(
 ) -> None:
     settings = Settings()
     with pytest.raises(
-        InvalidRequest, match="needs about .* GiB beyond the loaded model.*--gradient-checkpointing"
+        InvalidRequest, match=r"needs about .* GiB beyond the loaded model.*--gradient-checkpointing"
     ):
         run_training(settings, _request(pictures, memory_limit_mb=1), components=sd1)
     assert LibraryResolver(settings)("embedding", "sfpink") is None
