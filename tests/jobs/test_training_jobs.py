@@ -156,7 +156,9 @@ def test_dispatch_refuses_what_a_worker_cannot_run(tmp_path: Path, pictures: Pat
         training=_training(pictures),
     )
     with pytest.raises(UnknownJobKind, match="does not run training jobs"):
-        dispatch(job, generate=FakeRun(tmp_path), train=None, on_progress=lambda _: None, cancel=CancelToken())
+        dispatch(
+            job, generate=FakeRun(tmp_path), train=None, on_progress=lambda _: None, cancel=CancelToken()
+        )
     job.kind = "generate"
     with pytest.raises(UnknownJobKind, match="does not run generation jobs"):
         dispatch(job, generate=None, train=None, on_progress=lambda _: None, cancel=CancelToken())
