@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -231,7 +232,7 @@ class _Progress:
     def __init__(self, name: str, total: int, done: int) -> None:
         from rich.console import Console
 
-        self.console = Console()
+        self.console = Console(stderr=True)  # stdout stays for results (a CLI's --json)
         self.name, self.total, self.done = name, total, done
         self.every = max(1, total // 50)
         self.started = time.perf_counter()
@@ -262,8 +263,12 @@ class _Progress:
             self.progress.update(self.task, advance=1, loss=loss)
         elif self.done % self.every == 0 or self.done == self.total:
             rate = (time.perf_counter() - self.started) / max(1, self.done - self.start_step)
+            eta = rate * (self.total - self.done)
             print(
-                f"[{self.name}] step {self.done}/{self.total} loss {loss:.4f} {rate:.2f} s/step", flush=True
+                f"[{self.name}] step {self.done}/{self.total} loss {loss:.4f} {rate:.2f} s/step, "
+                f"{eta:.0f} s left",
+                file=sys.stderr,
+                flush=True,
             )
 
     def __exit__(self, *exc: object) -> None:
