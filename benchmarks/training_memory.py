@@ -46,7 +46,8 @@ def child(options: dict[str, object], size: int, batch: int, steps: int) -> dict
     components = load_model(Settings(), None)
     loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     examples = [
-        Example(e.image.resize((size, size)), e.caption) for e in concept_examples(batch, colour="pink", name="sfp")
+        Example(e.image.resize((size, size)), e.caption)
+        for e in concept_examples(batch, colour="pink", name="sfp")
     ]
     config = TextualInversionConfig("sfp", init_text="purple", steps=steps, batch=batch, **options)  # pyright: ignore[reportArgumentType]
     estimate = estimate_memory(

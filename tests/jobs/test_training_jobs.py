@@ -147,13 +147,15 @@ def test_a_store_from_before_training_jobs_keeps_its_jobs(tmp_path: Path) -> Non
 
 
 def test_dispatch_refuses_what_a_worker_cannot_run(tmp_path: Path, pictures: Path) -> None:
-    job = Job(
-        id="x",
-        state=JobState.running,
-        request=GenerationRequest(),
-        created_at=0.0,
-        kind="train",
-        training=_training(pictures),
+    job = Job.model_validate(
+        {
+            "id": "x",
+            "state": "running",
+            "request": GenerationRequest(),
+            "created_at": 0.0,
+            "kind": "train",
+            "training": _training(pictures),
+        }
     )
     with pytest.raises(UnknownJobKind, match="does not run training jobs"):
         dispatch(

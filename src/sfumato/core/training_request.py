@@ -31,47 +31,52 @@ class TrainingRequest(BaseModel):
         description="The file name and the word prompts use: 'a <name> circle' or '<lora:name:1>'.",
     )
     init_text: str = Field(
-        "*", max_length=200, description="Embedding: words whose vectors the new word starts from."
+        default="*", max_length=200, description="Embedding: words whose vectors the new word starts from."
     )
     trigger: str | None = Field(
-        None,
+        default=None,
         max_length=64,
         description="LoRA: a word put into every caption (default: none). An embedding's trigger is its name.",
     )
-    model: str | None = Field(None, description="The model to train on (default: the settings' default).")
-    steps: int = Field(500, ge=1, le=100_000)
-    learning_rate: float | None = Field(
-        None, gt=0, le=1.0, description="Default: 5e-3 for an embedding, 1e-4 for a LoRA."
+    model: str | None = Field(
+        default=None, description="The model to train on (default: the settings' default)."
     )
-    batch: int = Field(4, ge=1, le=64, description="Pictures per step.")
-    seed: int = Field(0, ge=0, lt=2**32)
-    vectors: int = Field(1, ge=1, le=75, description="Embedding: vectors per token.")
-    rank: int = Field(4, ge=1, le=256, description="LoRA: the adapters' rank.")
-    alpha: float | None = Field(None, gt=0, description="LoRA: alpha (default: equal to rank).")
+    steps: int = Field(default=500, ge=1, le=100_000)
+    learning_rate: float | None = Field(
+        default=None, gt=0, le=1.0, description="Default: 5e-3 for an embedding, 1e-4 for a LoRA."
+    )
+    batch: int = Field(default=4, ge=1, le=64, description="Pictures per step.")
+    seed: int = Field(default=0, ge=0, lt=2**32)
+    vectors: int = Field(default=1, ge=1, le=75, description="Embedding: vectors per token.")
+    rank: int = Field(default=4, ge=1, le=256, description="LoRA: the adapters' rank.")
+    alpha: float | None = Field(default=None, gt=0, description="LoRA: alpha (default: equal to rank).")
     size: int | None = Field(
-        None,
+        default=None,
         ge=32,
         le=2048,
         description="Training picture side in pixels (default: the model's native size).",
     )
-    flip: bool = Field(False, description="Add a mirrored copy of each picture.")
-    sample_every: int = Field(0, ge=0, description="Steps between sample pictures; 0 = none.")
+    flip: bool = Field(default=False, description="Add a mirrored copy of each picture.")
+    sample_every: int = Field(default=0, ge=0, description="Steps between sample pictures; 0 = none.")
     sample_prompt: str | None = Field(
-        None, max_length=500, description="Prompt for samples (default: the first caption)."
+        default=None, max_length=500, description="Prompt for samples (default: the first caption)."
     )
-    checkpoint_every: int = Field(50, ge=1, description="Steps between checkpoints (for resuming).")
-    overwrite: bool = Field(False, description="Replace an existing embedding/LoRA of this name.")
+    checkpoint_every: int = Field(default=50, ge=1, description="Steps between checkpoints (for resuming).")
+    overwrite: bool = Field(default=False, description="Replace an existing embedding/LoRA of this name.")
     gradient_checkpointing: bool = Field(
-        False, description="Recompute activations in the backward pass: less memory, slower."
+        default=False, description="Recompute activations in the backward pass: less memory, slower."
     )
     mixed_precision: MixedPrecision = Field(
-        "no", description="Run the frozen model in bf16/fp16 while training (the learned weights stay fp32)."
+        default="no",
+        description="Run the frozen model in bf16/fp16 while training (the learned weights stay fp32).",
     )
     cache_latents: bool = Field(
-        True, description="Encode the pictures once; the VAE is then not needed while training."
+        default=True, description="Encode the pictures once; the VAE is then not needed while training."
     )
     memory_limit_mb: int | None = Field(
-        None, ge=1, description="Refuse when the estimate exceeds this (default: the device's free memory)."
+        default=None,
+        ge=1,
+        description="Refuse when the estimate exceeds this (default: the device's free memory).",
     )
 
     @model_validator(mode="after")

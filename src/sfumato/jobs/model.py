@@ -61,11 +61,11 @@ class Job(BaseModel):
     notes: list[str] = Field(
         default_factory=list, description="What the user should know (resumed after a crash…)."
     )
-    kind: JobKind = Field("generate", description="'generate' (a picture request) or 'train'.")
+    kind: JobKind = Field(default="generate", description="'generate' (a picture request) or 'train'.")
     training: TrainingRequest | None = Field(
-        None, description="A 'train' job's request (its `request` is then an empty, unused one)."
+        default=None, description="A 'train' job's request (its `request` is then an empty, unused one)."
     )
-    output: str | None = Field(None, description="A finished 'train' job's file (embedding or LoRA).")
+    output: str | None = Field(default=None, description="A finished 'train' job's file (embedding or LoRA).")
 
 
 @dataclass(frozen=True)
