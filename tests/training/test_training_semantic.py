@@ -5,8 +5,8 @@ the judge. Slow (a few minutes on a 2-core CPU): `pytest -m slow`.
 What the demo model can learn here, measured (see the numbers in each test): its UNet never drew
 pink, and a textual inversion can only steer it to colours it can draw — the embedding turns the
 orange/red "unknown word" objects purple-pink (the judge read pink in 1 of 6 seeds, purple in the
-rest), so the test checks the colour moves towards pink, not that it is pink. A LoRA of a minute
-changes the UNet but leaves pale objects on this model.
+rest), so the test checks the colour moves towards pink, not that it is pink. A LoRA changes the
+UNet, and one of 60 steps (about 10 s) makes the judge read pink in every seed.
 """
 
 from __future__ import annotations
@@ -109,11 +109,13 @@ def test_a_textual_inversion_trained_by_the_cli_draws_towards_pink(home: Path) -
     without = _generate(home_without, prompt)
     near, far = [_distance_to_pink(p) for p in taught], [_distance_to_pink(p) for p in without]
     print("embedding", _colours(taught), near, "without", _colours(without), far)
+    # Measured: object colour 72/153/150/153/156/155 from pink with the embedding (judge: pink once,
+    # purple five times), 173-187 without (orange/red, one purple).
     assert sum(n < f - 20 for n, f in zip(near, far, strict=True)) >= 4, (near, far)
     assert not any("pink" in c for c in _colours(without))
 
 
-def test_a_lora_trained_by_the_cli_draws_towards_pink_and_only_with_it(home: Path) -> None:
+def test_a_lora_trained_by_the_cli_draws_pink_and_only_with_it(home: Path) -> None:
     folder = _pictures(home / "pink-lora", "pinkish")
     trained = runner.invoke(
         app,
@@ -126,5 +128,8 @@ def test_a_lora_trained_by_the_cli_draws_towards_pink_and_only_with_it(home: Pat
     without = _generate(home, prompt)
     near, far = [_distance_to_pink(p) for p in with_lora], [_distance_to_pink(p) for p in without]
     print("lora", _colours(with_lora), near, "without", _colours(without), far)
-    assert sum(n < f - 20 for n, f in zip(near, far, strict=True)) >= 4, (near, far)
+    # Measured: the judge read pink in 6 of 6 seeds with the LoRA (object colour 72-78 from pink),
+    # none without (red/green/blue, 189-237).
+    assert sum("pink" in c for c in _colours(with_lora)) >= 4, _colours(with_lora)
     assert not any("pink" in c for c in _colours(without))
+    assert sum(n < f - 20 for n, f in zip(near, far, strict=True)) >= 4, (near, far)
