@@ -40,6 +40,8 @@ _SEMANTIC_REFUSALS = [
     ("POST /api/xyz", ["2xx", "404", "409", "422"]),
     # the picture's bytes must decode as an image
     ("POST /api/edit", ["2xx", "404", "422"]),
+    # a training request's fields are checked as a TrainingRequest; its pictures must decode
+    ("POST /api/train", ["2xx", "422"]),
     # the video's bytes must decode as a video
     ("POST /api/video/keyframes", ["2xx", "404", "409", "422"]),
     ("POST /sdapi/v1/png-info", ["2xx", "422"]),

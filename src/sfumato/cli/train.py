@@ -11,7 +11,10 @@ from sfumato.cli.console import print_json
 from sfumato.training.demo_recipe import DECODER_STEPS, POOL_SIZE, UNET_STEPS, VAE_STEPS
 from sfumato.training.upscaler_recipe import STEPS as UPSCALER_STEPS
 
-train_app = typer.Typer(help="Train models: the built-in demo model (more to come).", no_args_is_help=True)
+train_app = typer.Typer(
+    help="Train models: embeddings and LoRAs from your pictures, and the built-in demo model.",
+    no_args_is_help=True,
+)
 
 
 @train_app.command("demo")
@@ -140,6 +143,15 @@ def export_clip_command(
 
     typer.echo(f"Exported the demo CLIP to {export_clip(run, folder)}")
 
+
+def _mount_concepts() -> None:
+    from sfumato.cli.train_concepts import embedding, lora
+
+    train_app.command("embedding")(embedding)
+    train_app.command("lora")(lora)
+
+
+_mount_concepts()
 
 if __name__ == "__main__":
     train_app()

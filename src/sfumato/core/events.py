@@ -20,6 +20,7 @@ class StepProgress:
     batch: int  # 0-based index of the batch (A1111's "Batch N out of M")
     batches: int
     preview: Image.Image | None = None
+    loss: float | None = None  # training jobs: the step's loss
 
     @property
     def fraction(self) -> float:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from sfumato.core.errors import InvalidSettings
 from sfumato.core.settings import Settings
 from sfumato.jobs.queue import JobQueue
+from sfumato.jobs.run_job import TrainFunction
 from sfumato.jobs.worker import RunFunction
 
 if TYPE_CHECKING:
@@ -35,8 +36,12 @@ def add_workers(
     spec: str,
     run: RunFunction | None = None,
     poll_seconds: float = 1.0,
+    *,
+    train: TrainFunction | None = None,
 ) -> RayPool | None:
-    """Adds the workers ``spec`` asks for to ``queue``; returns the Ray pool when there is one, to close."""
+    """Adds the workers ``spec`` asks for to ``queue``; returns the Ray pool when there is one, to close.
+
+    Training jobs run through ``train`` in this process, also beside Ray actors (they render only)."""
     spec = check_workers(spec)
     if spec == "remote":
         return None
@@ -47,11 +52,13 @@ def add_workers(
             run = runner_run_function(settings)
         for index in range(int(spec)):
             assert run is not None
-            queue.add_worker(run, worker_id=f"local-{settings.device}-{index}", poll_seconds=poll_seconds)
+            queue.add_worker(
+                run, worker_id=f"local-{settings.device}-{index}", poll_seconds=poll_seconds, train=train
+            )
         return None
     from sfumato.jobs.ray_backend import RayPool
 
     pool = RayPool(settings, address=None if spec == "auto" else spec, count=settings.ray_workers)
     for index, ray_run in enumerate(pool.run_functions()):
-        queue.add_worker(ray_run, worker_id=f"ray-{index}", poll_seconds=poll_seconds)
+        queue.add_worker(ray_run, worker_id=f"ray-{index}", poll_seconds=poll_seconds, train=train)
     return pool

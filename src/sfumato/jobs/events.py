@@ -35,6 +35,7 @@ class JobProgress(_Event):
     fraction: float = Field(ge=0.0, le=1.0, description="Share of the whole job done.")
     eta_seconds: float | None = Field(None, description="Estimated seconds left, None before the first step.")
     preview: str | None = Field(None, description="A small JPEG data: URI every N steps, else None.")
+    loss: float | None = Field(default=None, description="A training job's loss at this step.")
 
 
 class JobImageSaved(_Event):
@@ -46,6 +47,7 @@ class JobImageSaved(_Event):
 class JobFinished(_Event):
     type: Literal["finished"] = "finished"
     images: list[SavedImageInfo]
+    output: str | None = Field(default=None, description="The file a training job wrote.")
 
 
 class JobFailed(_Event):

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from sfumato.core.request import GenerationRequest
+from sfumato.core.training_request import TrainingRequest
 
 
 class JobState(enum.StrEnum):
@@ -24,6 +25,7 @@ class JobState(enum.StrEnum):
 
 
 ErrorKind = Literal["request", "internal", "lost"]
+JobKind = Literal["generate", "train"]
 
 
 class SavedImageInfo(BaseModel):
@@ -59,6 +61,11 @@ class Job(BaseModel):
     notes: list[str] = Field(
         default_factory=list, description="What the user should know (resumed after a crash…)."
     )
+    kind: JobKind = Field(default="generate", description="'generate' (a picture request) or 'train'.")
+    training: TrainingRequest | None = Field(
+        default=None, description="A 'train' job's request (its `request` is then an empty, unused one)."
+    )
+    output: str | None = Field(default=None, description="A finished 'train' job's file (embedding or LoRA).")
 
 
 @dataclass(frozen=True)

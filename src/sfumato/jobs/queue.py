@@ -7,9 +7,11 @@ import threading
 from collections.abc import Sequence
 
 from sfumato.core.request import GenerationRequest
+from sfumato.core.training_request import TrainingRequest
 from sfumato.jobs.bus import EventBus
 from sfumato.jobs.events import TERMINAL_EVENTS, JobCancelled, JobEvent, JobFailed, JobQueued
 from sfumato.jobs.model import Job, JobState
+from sfumato.jobs.run_job import TrainFunction
 from sfumato.jobs.store import JobStore
 from sfumato.jobs.store_sqlite import JobNotFound
 from sfumato.jobs.worker import RunFunction, RunningJob, Worker
@@ -25,8 +27,16 @@ class JobQueue:
         self.bus = bus or EventBus()
         self.workers: list[Worker] = []
 
-    def add_worker(self, run: RunFunction, worker_id: str = "local-0", poll_seconds: float = 1.0) -> Worker:
-        worker = Worker(self.store, self.bus, run, worker_id=worker_id, poll_seconds=poll_seconds)
+    def add_worker(
+        self,
+        run: RunFunction,
+        worker_id: str = "local-0",
+        poll_seconds: float = 1.0,
+        train: TrainFunction | None = None,
+    ) -> Worker:
+        worker = Worker(
+            self.store, self.bus, run, worker_id=worker_id, poll_seconds=poll_seconds, train=train
+        )
         self.workers.append(worker)
         return worker
 
@@ -48,6 +58,13 @@ class JobQueue:
 
     def submit(self, request: GenerationRequest, priority: int = 0) -> Job:
         job = self.store.add(request, priority)
+        self.bus.emit(JobQueued(job_id=job.id, priority=priority))
+        for worker in self.workers:
+            worker.wake()
+        return job
+
+    def submit_training(self, training: TrainingRequest, priority: int = 0) -> Job:
+        job = self.store.add_training(training, priority)
         self.bus.emit(JobQueued(job_id=job.id, priority=priority))
         for worker in self.workers:
             worker.wake()

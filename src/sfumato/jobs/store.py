@@ -10,11 +10,18 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from sfumato.core.request import GenerationRequest
+from sfumato.core.training_request import TrainingRequest
 from sfumato.jobs.model import ErrorKind, Job, JobState, SavedImageInfo
 
 
 class JobStore(Protocol):
     def add(self, request: GenerationRequest, priority: int = 0) -> Job: ...
+
+    def add_training(self, training: TrainingRequest, priority: int = 0) -> Job: ...
+
+    def set_output(self, job_id: str, output: str) -> Job:
+        """Record the file a training job wrote (before ``complete``)."""
+        ...
 
     def get(self, job_id: str) -> Job | None: ...
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sfumato.core.errors import SfumatoError
 from sfumato.core.request import GenerationRequest
+from sfumato.core.training_request import TrainingRequest
 from sfumato.jobs.model import ErrorKind, Job, JobState, SavedImageInfo
 
 _SCHEMA = """
@@ -40,8 +41,14 @@ CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, priority DESC, seq);
 
 _COLUMNS = (
     "id, state, priority, request, created_at, started_at, finished_at, worker_id, attempts, "
-    "cancel_requested, error, error_kind, images, notes"
+    "cancel_requested, error, error_kind, images, notes, kind, training, output"
 )
+# Columns added after the first release: a store written before them gets them with these defaults.
+_ADDED_COLUMNS = {
+    "kind": "TEXT NOT NULL DEFAULT 'generate'",
+    "training": "TEXT",
+    "output": "TEXT",
+}
 
 
 class JobNotFound(SfumatoError):
@@ -64,6 +71,9 @@ def _job(row: sqlite3.Row) -> Job:
         error_kind=row["error_kind"],
         images=[SavedImageInfo.model_validate(item) for item in json.loads(row["images"])],
         notes=json.loads(row["notes"]),
+        kind=row["kind"],
+        training=TrainingRequest.model_validate_json(row["training"]) if row["training"] else None,
+        output=row["output"],
     )
 
 
@@ -78,6 +88,14 @@ class SqliteJobStore:
         # NORMAL in WAL mode survives a killed process; only a power cut can lose the last commits.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        with self._lock:
+            present = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            for name, definition in _ADDED_COLUMNS.items():
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {definition}")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -103,6 +121,29 @@ class SqliteJobStore:
                 "INSERT INTO jobs (id, state, priority, request, created_at) VALUES (?, ?, ?, ?, ?)",
                 (job_id, JobState.queued.value, priority, request.model_dump_json(), time.time()),
             )
+            return self._one(job_id)
+
+    def add_training(self, training: TrainingRequest, priority: int = 0) -> Job:
+        job_id = uuid.uuid4().hex
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO jobs (id, state, priority, request, created_at, kind, training) "
+                "VALUES (?, ?, ?, ?, ?, 'train', ?)",
+                (
+                    job_id,
+                    JobState.queued.value,
+                    priority,
+                    GenerationRequest().model_dump_json(),
+                    time.time(),
+                    training.model_dump_json(),
+                ),
+            )
+            return self._one(job_id)
+
+    def set_output(self, job_id: str, output: str) -> Job:
+        """Record the file a training job wrote (before ``complete``)."""
+        with self._transaction() as db:
+            db.execute("UPDATE jobs SET output = ? WHERE id = ?", (output, job_id))
             return self._one(job_id)
 
     def get(self, job_id: str) -> Job | None:

@@ -25,6 +25,7 @@ from sfumato.jobs.events import (
     JobStarted,
 )
 from sfumato.jobs.model import Job, JobState, SavedImage
+from sfumato.jobs.run_job import TrainFunction, dispatch
 from sfumato.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,10 @@ class Worker:
         run: RunFunction,
         worker_id: str = "local-0",
         poll_seconds: float = 1.0,
+        train: TrainFunction | None = None,
     ) -> None:
         self.store = store
+        self.train = train
         self.bus = bus
         self.run = run
         self.worker_id = worker_id
@@ -138,9 +141,16 @@ class Worker:
         beat = threading.Thread(target=self._heartbeat, args=(running, beat_stop), daemon=True)
         beat.start()
         try:
-            images = list(
-                self.run(job.request, on_progress=lambda p: self._progress(running, p), cancel=running.token)
+            outcome = dispatch(
+                job,
+                generate=self.run,
+                train=self.train,
+                on_progress=lambda p: self._progress(running, p),
+                cancel=running.token,
             )
+            images = outcome.images
+            if outcome.output is not None:
+                self.store.set_output(job.id, outcome.output)
         except WorkerLost as lost:
             self._requeue(job, lost)
         except Cancelled as stop:
@@ -153,7 +163,8 @@ class Worker:
         except Exception as error:  # a failing job must never take the worker down
             log.exception("Job %s failed", job.id)
             reason = (
-                f"The generation failed: {type(error).__name__}: {error}. Check the server log for details."
+                f"The {'training' if job.kind == 'train' else 'generation'} failed: {type(error).__name__}: "
+                f"{error}. Check the server log for details."
             )
             self.store.fail(job.id, reason, "internal")
             self.bus.emit(JobFailed(job_id=job.id, reason=reason))
@@ -162,7 +173,7 @@ class Worker:
             for index, info in enumerate(infos):
                 self.bus.emit(JobImageSaved(job_id=job.id, index=index, image=info))
             self.store.complete(job.id, self.worker_id, infos)
-            self.bus.emit(JobFinished(job_id=job.id, images=infos))
+            self.bus.emit(JobFinished(job_id=job.id, images=infos, output=outcome.output))
         finally:
             beat_stop.set()
             self.current = None
@@ -203,6 +214,7 @@ class Worker:
             fraction=fraction,
             eta_seconds=eta,
             preview=preview,
+            loss=progress.loss,
         )
         running.last = event
         self.bus.emit(event)

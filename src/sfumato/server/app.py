@@ -14,6 +14,7 @@ from sfumato.core.settings import Settings
 from sfumato.jobs.backends import add_workers, check_workers
 from sfumato.jobs.leases import LEASE_SECONDS, RemoteLeases
 from sfumato.jobs.queue import JobQueue
+from sfumato.jobs.run_job import TrainFunction
 from sfumato.jobs.store_sqlite import SqliteJobStore
 from sfumato.jobs.worker import RunFunction
 from sfumato.server import (
@@ -26,6 +27,7 @@ from sfumato.server import (
     errors,
     face_routes,
     postprocess_routes,
+    training_routes,
     video_routes,
     worker_routes,
     xyz_routes,
@@ -57,8 +59,9 @@ def create_app(
     workers: int | str | None = None,
     poll_seconds: float = 1.0,
     lease_seconds: float = LEASE_SECONDS,
+    train: TrainFunction | None = None,
 ) -> FastAPI:
-    """``run`` and ``catalog`` replace the real model loading and model folders (tests use tiny models).
+    """``run``, ``train`` and ``catalog`` replace the real model loading and model folders (tests use tiny models).
 
     ``workers``: who runs the jobs (see ``jobs/backends.py``); default: the ``workers`` setting."""
     settings = settings or Settings()
@@ -76,7 +79,11 @@ def create_app(
             from sfumato.jobs.local import runner_run_function
 
             run = runner_run_function(settings)
-        pool = add_workers(queue, settings, spec, run, poll_seconds)
+        if train is None:
+            from sfumato.jobs.run_job import training_run_function
+
+            train = training_run_function(settings)
+        pool = add_workers(queue, settings, spec, run, poll_seconds, train=train)
     context = ServerContext(settings, config, queue, catalog or default_catalog(settings))
     leases = RemoteLeases(queue, settings, lease_seconds)
 
@@ -119,6 +126,7 @@ def create_app(
     app.include_router(a1111_interrogate.build_router())
     app.include_router(analysis_routes.build_router())
     app.include_router(worker_routes.build_router())
+    app.include_router(training_routes.build_router())
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["*"], allow_headers=["*"]

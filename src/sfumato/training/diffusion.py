@@ -18,6 +18,8 @@ import numpy as np
 from sfumato.core.errors import InvalidRequest, UnsupportedModel
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
     from PIL import Image
 
@@ -174,3 +176,63 @@ class DenoisingLoss:
         unet = self.components.unet
         predicted = unet(noisy.to(unet.dtype), t.to(latents.device), encoder_hidden_states=text).sample
         return functional.mse_loss(predicted.float(), target.float())
+
+
+@contextmanager
+def memory_options(
+    components: Components, gradient_checkpointing: bool, mixed_precision: str
+) -> Iterator[None]:
+    """The UNet recomputes activations in the backward pass (gradient checkpointing) and the
+    forward passes run under autocast (mixed precision) while the block runs; restored after."""
+    import torch
+
+    unet: Any = components.unet
+    was_checkpointing = bool(getattr(unet, "gradient_checkpointing", False))
+    if gradient_checkpointing and not was_checkpointing:
+        unet.enable_gradient_checkpointing()
+    try:
+        if mixed_precision in ("bf16", "fp16"):
+            dtype = torch.bfloat16 if mixed_precision == "bf16" else torch.float16
+            with torch.autocast(components.device.type, dtype=dtype):
+                yield
+        else:
+            yield
+    finally:
+        if gradient_checkpointing and not was_checkpointing:
+            unet.disable_gradient_checkpointing()
+
+
+class PictureLatents:
+    """Latents of the training pictures: encoded once (cached) or per step (the VAE runs each time)."""
+
+    def __init__(self, components: Components, images: Sequence[Image.Image], cached: bool = True) -> None:
+        self.components = components
+        self.images = list(images)
+        self.cached = encode_pictures(components, self.images) if cached else None
+        if not cached:
+            encode_pictures(components, self.images[:1])  # the size check, now rather than at step 1
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, picked: np.ndarray) -> torch.Tensor:
+        import torch
+
+        if self.cached is not None:
+            return self.cached[torch.from_numpy(picked)]
+        return encode_pictures(self.components, [self.images[int(i)] for i in picked])
+
+
+def save_atomically(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> Path:
+    """Write a safetensors file under a temporary name and rename it, so no reader (nor a crash)
+    ever sees half a file; the temporary name does not end in .safetensors, so no library lists it."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        save_file(tensors, str(partial), metadata=metadata)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path

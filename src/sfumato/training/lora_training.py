@@ -9,7 +9,7 @@ result is saved in kohya's format (``lora_unet_…``/``lora_te_…`` keys with `
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +21,12 @@ from sfumato.core.errors import InvalidRequest
 from sfumato.training.diffusion import (
     DenoisingLoss,
     Example,
+    PictureLatents,
     caption_ids,
     check_trainable,
-    encode_pictures,
     frozen,
+    memory_options,
+    save_atomically,
     text_conditioning,
 )
 from sfumato.training.trainer import TrainConfig, Trainer, TrainResult
@@ -52,6 +54,9 @@ class LoraTrainingConfig:
     warmup_steps: int = 0
     seed: int = 0
     checkpoint_every: int = 100
+    gradient_checkpointing: bool = False
+    mixed_precision: str = "no"  # "bf16" or "fp16": autocast for the frozen model's passes
+    cache_latents: bool = True
 
 
 @dataclass(frozen=True)
@@ -153,10 +158,15 @@ def train_lora(
     examples: Sequence[Example],
     config: LoraTrainingConfig,
     folder: Path,
+    *,
+    run_folder: Path | None = None,
+    on_step: Callable[[int, float, LoraAdapters], None] | None = None,
 ) -> TrainedLora:
     """Train a LoRA and save it as ``folder/<name>.safetensors`` (kohya format).
 
-    Checkpoints (for resuming) go to ``folder/<name>.training/``; the model is left as it was.
+    Checkpoints (for resuming) go to ``run_folder`` (default ``folder/<name>.training/``); the model
+    is left as it was. ``on_step(step, loss, adapters)`` runs after each step; what it raises stops
+    the run at a checkpoint.
     """
     import torch
 
@@ -165,7 +175,7 @@ def train_lora(
         raise InvalidRequest(
             "LoRA training needs training pictures; none were given.", "Add captioned pictures."
         )
-    latents = encode_pictures(components, [example.image for example in examples])
+    latents = PictureLatents(components, [e.image for e in examples], config.cache_latents)
     adapters = LoraAdapters(components, config)
     loss = DenoisingLoss(components)
 
@@ -179,7 +189,7 @@ def train_lora(
             else:
                 with torch.no_grad():
                     text = text_conditioning(components, ids)
-            return loss(latents[torch.from_numpy(picked)], text, seed=int(rng.integers(2**31))), {}
+            return loss(latents[picked], text, seed=int(rng.integers(2**31))), {}
 
     train_config = TrainConfig(
         steps=config.steps,
@@ -190,13 +200,18 @@ def train_lora(
         log_every=max(1, config.steps // 20),
         seed=config.seed,
     )
-    with frozen(components):
+    step_hook = None if on_step is None else (lambda step, value: on_step(step, value, adapters))
+    with (
+        frozen(components),
+        memory_options(components, config.gradient_checkpointing, config.mixed_precision),
+    ):
         trainer = Trainer(
             adapters.module,
             loss_fn,
             train_config,
-            folder / f"{config.name}.training",
+            run_folder or folder / f"{config.name}.training",
             name=f"LoRA {config.name}",
+            on_step=step_hook,
         )
         trainer.resume()
         result = trainer.fit()
@@ -208,9 +223,6 @@ def save_lora(
     path: Path, adapters: LoraAdapters, config: LoraTrainingConfig, components: Components, step: int
 ) -> Path:
     """Write the adapters in kohya's format, with the training facts kohya's scripts record."""
-    from safetensors.torch import save_file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {
         "ss_network_module": "networks.lora",
         "ss_network_dim": str(config.rank),
@@ -222,5 +234,4 @@ def save_lora(
         "ss_base_model_version": {"sd1": "sd_v1", "sd2": "sd_v2"}.get(components.info.architecture, ""),
         "sfumato_architecture": components.info.architecture,
     }
-    save_file(adapters.kohya_tensors(), str(path), metadata=metadata)
-    return path
+    return save_atomically(adapters.kohya_tensors(), path, metadata)

@@ -7,7 +7,7 @@ own denoising loss on captions that use the word; the result is saved as an A111
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,10 +18,12 @@ from sfumato.core.errors import InvalidRequest
 from sfumato.training.diffusion import (
     DenoisingLoss,
     Example,
+    PictureLatents,
     caption_ids,
     check_trainable,
-    encode_pictures,
     frozen,
+    memory_options,
+    save_atomically,
     text_conditioning,
     vectors_in_place,
 )
@@ -45,6 +47,9 @@ class TextualInversionConfig:
     warmup_steps: int = 0
     seed: int = 0
     checkpoint_every: int = 100
+    gradient_checkpointing: bool = False
+    mixed_precision: str = "no"  # "bf16" or "fp16": autocast for the frozen model's passes
+    cache_latents: bool = True
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,9 @@ def train_textual_inversion(
     config: TextualInversionConfig,
     folder: Path,
     start: torch.Tensor | None = None,
+    *,
+    run_folder: Path | None = None,
+    on_step: Callable[[int, float, torch.Tensor], None] | None = None,
 ) -> TrainedEmbedding:
     """Train an embedding for ``config.name`` and save it as ``folder/<name>.safetensors``.
 
@@ -94,11 +102,10 @@ def train_textual_inversion(
     (``config.vectors`` of them, as wide as the model's). Checkpoints (for resuming) go to
     ``folder/<name>.training/``; the model is left exactly as it was.
     """
-    import torch
 
     check_trainable(components, "Textual inversion")
     _check_examples(examples, config.name)
-    latents = encode_pictures(components, [example.image for example in examples])
+    latents = PictureLatents(components, [e.image for e in examples], config.cache_latents)
     if start is None:
         start = initial_vectors(components, config.init_text, config.vectors)
     module = _vectors_module(start)
@@ -112,8 +119,7 @@ def train_textual_inversion(
         )
         with vectors_in_place(components.text_encoder, offsets, module()):
             text = text_conditioning(components, ids)
-        batch = latents[torch.from_numpy(picked)]
-        return loss(batch, text, seed=int(rng.integers(2**31))), {}
+        return loss(latents[picked], text, seed=int(rng.integers(2**31))), {}
 
     train_config = TrainConfig(
         steps=config.steps,
@@ -125,9 +131,18 @@ def train_textual_inversion(
         log_every=max(1, config.steps // 20),
         seed=config.seed,
     )
-    with frozen(components):
+    step_hook = None if on_step is None else (lambda step, value: on_step(step, value, module().detach()))
+    with (
+        frozen(components),
+        memory_options(components, config.gradient_checkpointing, config.mixed_precision),
+    ):
         trainer = Trainer(
-            module, loss_fn, train_config, folder / f"{config.name}.training", name=f"embedding {config.name}"
+            module,
+            loss_fn,
+            train_config,
+            run_folder or folder / f"{config.name}.training",
+            name=f"embedding {config.name}",
+            on_step=step_hook,
         )
         trainer.resume()
         result = trainer.fit()
@@ -140,9 +155,6 @@ def train_textual_inversion(
 
 def save_embedding(path: Path, name: str, vectors: torch.Tensor, components: Components, step: int) -> Path:
     """Write an A1111-layout embedding (``string_to_param.*``), with what it was trained on."""
-    from safetensors.torch import save_file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {
         "name": name,
         "step": str(step),
@@ -150,8 +162,7 @@ def save_embedding(path: Path, name: str, vectors: torch.Tensor, components: Com
         "sd_checkpoint_name": components.info.name,
         "architecture": components.info.architecture,
     }
-    save_file({"string_to_param.*": vectors.contiguous().float()}, str(path), metadata=metadata)
-    return path
+    return save_atomically({"string_to_param.*": vectors.contiguous().float()}, path, metadata)
 
 
 def _check_examples(examples: Sequence[Example], name: str) -> None:

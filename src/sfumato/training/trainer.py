@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -86,7 +87,10 @@ class Trainer:
         groups: Sequence[ParamGroup] = (),
         name: str = "train",
         on_checkpoint: Callable[[int], None] | None = None,
+        on_step: Callable[[int, float], None] | None = None,
     ) -> None:
+        """``on_step(step, loss)`` runs after each step; an exception from it (a cancel) stops the
+        run with a checkpoint at that step, so the next run resumes there."""
         import torch
 
         self.model = model
@@ -95,6 +99,7 @@ class Trainer:
         self.folder = folder
         self.name = name
         self.on_checkpoint = on_checkpoint
+        self.on_step = on_step
         self.step = 0
         self.elapsed_s = 0.0
         torch.manual_seed(config.seed)
@@ -203,6 +208,13 @@ class Trainer:
                     record = None
                 if self.step % config.checkpoint_every == 0:
                     self.save()
+                if self.on_step is not None:
+                    try:
+                        self.on_step(self.step, last_loss)
+                    except BaseException:
+                        if self.step % config.checkpoint_every != 0:
+                            self.save()
+                        raise
             if record is not None:  # stopped by the time limit between two log lines
                 self._log(record, history)
         self.save()
@@ -220,7 +232,7 @@ class _Progress:
     def __init__(self, name: str, total: int, done: int) -> None:
         from rich.console import Console
 
-        self.console = Console()
+        self.console = Console(stderr=True)  # stdout stays for results (a CLI's --json)
         self.name, self.total, self.done = name, total, done
         self.every = max(1, total // 50)
         self.started = time.perf_counter()
@@ -251,8 +263,12 @@ class _Progress:
             self.progress.update(self.task, advance=1, loss=loss)
         elif self.done % self.every == 0 or self.done == self.total:
             rate = (time.perf_counter() - self.started) / max(1, self.done - self.start_step)
+            eta = rate * (self.total - self.done)
             print(
-                f"[{self.name}] step {self.done}/{self.total} loss {loss:.4f} {rate:.2f} s/step", flush=True
+                f"[{self.name}] step {self.done}/{self.total} loss {loss:.4f} {rate:.2f} s/step, "
+                f"{eta:.0f} s left",
+                file=sys.stderr,
+                flush=True,
             )
 
     def __exit__(self, *exc: object) -> None:
