@@ -3,9 +3,12 @@ what the embedding made on the old one.
 
 A small set of pictures is drawn with the old model and the embedding (prompts that use its name),
 then a textual inversion is trained on the new model from them with the project's trainer. When the
-two models' text vectors are as wide, training starts from the embedding's own vectors (models that
-share a text encoder need little or no training). The result is an A1111 embedding beside the
-original, named ``<name>-<new model>``. Interrupted, it resumes: the pictures drawn are kept in
+two models share a text encoder (their token tables agree), training starts from the embedding's own
+vectors and needs little or no training; otherwise from the vectors of ``init_text`` on the new
+model, since the old vectors mean something else there even when as wide. A ``keep`` test (e.g. a
+judge of the concept) can drop the pictures where the embedding missed, so the new word learns the
+concept rather than the old model's misses. The result is an A1111 embedding beside the original,
+named ``<name>-<new model>``. Interrupted, it resumes: the pictures drawn are kept in
 ``<name>-<new model>.migration/`` and the training continues from its last checkpoint.
 """
 
@@ -16,11 +19,14 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sfumato.core.errors import InvalidRequest
 
 if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
     from sfumato.models.components import Components
     from sfumato.training.textual_inversion import TrainedEmbedding
 
@@ -40,6 +46,12 @@ class MigrationConfig:
     lr: float = 0.02
     batch: int = 8
     seed: int = 0
+    init_text: str = "*"  # where training starts on a model with another text encoder
+    keep: Callable[[Image.Image], bool] | None = None  # which drawn pictures to learn from
+    attempts: int = 0  # pictures drawn at most to find `pictures` kept ones; 0 = 4x pictures
+
+
+SHARED_ENCODER_SIMILARITY = 0.9  # mean cosine similarity of token vectors above which encoders agree
 
 
 def migrated_name(name: str, target: Components) -> str:
@@ -68,9 +80,10 @@ def migrate_embedding(
     folder = embedding.parent
     work = folder / f"{new_name}.migration"
     examples = _pictures(source, embedding, original.name, new_name, config, work, on_progress)
-    start = _start(original.vectors, target)
+    start = _start(original.vectors, source, target)
     ti = TextualInversionConfig(
         new_name,
+        init_text=config.init_text,
         vectors=original.tokens,
         steps=config.steps,
         lr=config.lr,
@@ -81,11 +94,27 @@ def migrate_embedding(
     return train_textual_inversion(target, examples, ti, folder, start=start)
 
 
-def _start(vectors: dict, target: Components):
-    """The embedding's own vectors when the new model's are as wide, else None (start from words)."""
+def _start(vectors: dict, source: Components, target: Components) -> torch.Tensor | None:
+    """The embedding's own vectors when the new model shares the old one's text encoder, else None
+    (start from ``init_text``)."""
     single = vectors.get("clip", vectors.get("clip_l"))
-    width = int(target.text_encoder.config.hidden_size)  # pyright: ignore[reportAttributeAccessIssue]
-    return single if single is not None and single.shape[-1] == width else None
+    return single if single is not None and shares_text_encoder(source, target) else None
+
+
+def shares_text_encoder(source: Components, target: Components) -> bool:
+    """Whether the two models' token vectors agree (same width, nearly the same direction each)."""
+    import torch
+
+    def table(components: Components) -> torch.Tensor:
+        encoder: Any = components.text_encoder
+        weight = getattr(encoder, "text_model", encoder).embeddings.token_embedding.weight
+        return weight.detach().float().cpu()
+
+    old, new = table(source), table(target)
+    if old.shape != new.shape:
+        return False
+    similarity = torch.nn.functional.cosine_similarity(old, new, dim=-1).mean()
+    return float(similarity) >= SHARED_ENCODER_SIMILARITY
 
 
 def _pictures(
@@ -97,42 +126,63 @@ def _pictures(
     work: Path,
     on_progress: Progress | None,
 ) -> Sequence:
-    """The old model's pictures with the embedding; those already drawn (a resumed run) are kept."""
+    """The old model's pictures with the embedding that ``config.keep`` accepts; those already drawn
+    (a resumed run) are read back, not drawn again."""
     from PIL import Image
 
-    from sfumato.core.request import GenerationRequest
-    from sfumato.engine.generate import generate
     from sfumato.training.diffusion import Example
 
     work.mkdir(parents=True, exist_ok=True)
+    attempts = config.attempts or (config.pictures if config.keep is None else 4 * config.pictures)
+    examples = []
+    drawn = 0
+    for index in range(max(attempts, config.pictures)):
+        if len(examples) == config.pictures:
+            break
+        drawn = index + 1
+        template = config.prompts[index % len(config.prompts)]
+        file = work / f"{index:03d}.png"
+        if not file.is_file():
+            _draw(source, embedding, name, template.format(name=name), config, index, file)
+        with Image.open(file) as opened:
+            picture = opened.convert("RGB")
+        if config.keep is None or config.keep(picture):
+            examples.append(Example(picture, template.format(name=new_name)))
+            if on_progress is not None:
+                on_progress("pictures", len(examples), config.pictures)
+    if len(examples) < config.pictures:
+        raise InvalidRequest(
+            f"Only {len(examples)} of {drawn} pictures drawn with {name} on {source.info.name} were kept.",
+            "Draw more (attempts), or change the prompts so the embedding's concept shows.",
+        )
+    (work / "captions.json").write_text(json.dumps([e.caption for e in examples], indent=1), encoding="utf-8")
+    return examples
+
+
+def _draw(
+    source: Components,
+    embedding: Path,
+    name: str,
+    prompt: str,
+    config: MigrationConfig,
+    index: int,
+    file: Path,
+) -> None:
+    from sfumato.core.request import GenerationRequest
+    from sfumato.engine.generate import generate
 
     def resolve(kind: str, word: str) -> Path | None:
         return embedding if kind == "embedding" and word in (name, name.lower()) else None
 
-    examples = []
-    for index in range(config.pictures):
-        template = config.prompts[index % len(config.prompts)]
-        file = work / f"{index:03d}.png"
-        if not file.is_file():
-            request = GenerationRequest(
-                prompt=template.format(name=name),
-                seed=config.seed + index,
-                steps=config.picture_steps,
-                cfg_scale=config.cfg_scale,
-            )
-            made = generate(source, request, resolve=resolve).images[0]
-            if "TI hashes" not in made.extra:
-                raise InvalidRequest(
-                    f"The prompt {request.prompt!r} did not use the embedding on {source.info.name}.",
-                    "Check that the embedding fits the model it was made for (sfumato models list).",
-                )
-            picture = made.image
-            temp = file.with_suffix(".tmp")
-            picture.save(temp, format="PNG")
-            temp.replace(file)
-        with Image.open(file) as picture:
-            examples.append(Example(picture.convert("RGB"), template.format(name=new_name)))
-        if on_progress is not None:
-            on_progress("pictures", index + 1, config.pictures)
-    (work / "captions.json").write_text(json.dumps([e.caption for e in examples], indent=1), encoding="utf-8")
-    return examples
+    request = GenerationRequest(
+        prompt=prompt, seed=config.seed + index, steps=config.picture_steps, cfg_scale=config.cfg_scale
+    )
+    made = generate(source, request, resolve=resolve).images[0]
+    if "TI hashes" not in made.extra:
+        raise InvalidRequest(
+            f"The prompt {prompt!r} did not use the embedding on {source.info.name}.",
+            "Check that the embedding fits the model it was made for (sfumato models list).",
+        )
+    temp = file.with_suffix(".tmp")
+    made.image.save(temp, format="PNG")
+    temp.replace(file)
