@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -61,7 +63,9 @@ def migrate(
         if not as_json:
             console.print(f"{stage} {done}/{total}", end="\r")
 
-    trained = migrate_embedding(old, new, path, config, on_progress=progress)
+    # The trainer's progress lines go to stderr with --json, so stdout is the JSON alone.
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        trained = migrate_embedding(old, new, path, config, on_progress=progress)
     if as_json:
         print_json({"embedding": str(trained.path), "word": trained.path.stem, "steps": trained.result.step})
         return

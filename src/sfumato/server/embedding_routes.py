@@ -7,6 +7,7 @@ import asyncio
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from sfumato.core.errors import InvalidRequest
 from sfumato.server.catalog import find
 from sfumato.server.context import ServerContext
 from sfumato.server.errors import error_responses
@@ -44,13 +45,14 @@ def _migrate(ctx: ServerContext, body: MigrateBody) -> MigrateResult:
     from sfumato.models.loading import load_model
     from sfumato.training.migrate_embedding import MigrationConfig, migrate_embedding
 
-    entry = find(ctx.catalog, body.embedding, "embedding")
-    old = load_model(ctx.settings, find(ctx.catalog, body.from_model).name)
-    new = load_model(ctx.settings, find(ctx.catalog, body.to_model).name)
-    assert entry.path is not None
     config = MigrationConfig(
         prompts=tuple(body.prompts), pictures=body.pictures, steps=body.steps, init_text=body.init_text
     )
+    entry = find(ctx.catalog, body.embedding, "embedding")
+    if entry.path is None:
+        raise InvalidRequest(f"The embedding {entry.name} has no file here.", "Refresh the model list.")
+    old = load_model(ctx.settings, find(ctx.catalog, body.from_model).name)
+    new = load_model(ctx.settings, find(ctx.catalog, body.to_model).name)
     trained = migrate_embedding(old, new, entry.path, config)
     ctx.catalog.refresh()
     return MigrateResult(embedding=trained.path.name, word=trained.path.stem, steps=trained.result.step)

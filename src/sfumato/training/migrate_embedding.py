@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from sfumato.models.components import Components
+    from sfumato.training.diffusion import Teacher
     from sfumato.training.textual_inversion import TrainedEmbedding
 
 DEFAULT_PROMPTS = ("{name}", "a picture of {name}", "{name}, close up", "{name} in the centre")
@@ -49,6 +50,16 @@ class MigrationConfig:
     init_text: str = "*"  # where training starts on a model with another text encoder
     keep: Callable[[Image.Image], bool] | None = None  # which drawn pictures to learn from
     attempts: int = 0  # pictures drawn at most to find `pictures` kept ones; 0 = 4x pictures
+    # Learn to match the old model's own prediction with the embedding on the drawn pictures' noisy
+    # latents (when the two share a latent space), a far steadier target than the noise alone.
+    match_old_model: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.prompts or any("{name}" not in p for p in self.prompts):
+            raise InvalidRequest(
+                "Every migration prompt must say where the embedding's word goes.",
+                'Write {name} in each prompt, e.g. "a {name} circle on a white background".',
+            )
 
 
 SHARED_ENCODER_SIMILARITY = 0.9  # mean cosine similarity of token vectors above which encoders agree
@@ -68,19 +79,20 @@ def migrate_embedding(
     on_progress: Progress | None = None,
 ) -> TrainedEmbedding:
     from sfumato.models.embeddings import load_embedding
+    from sfumato.training.diffusion import Example
     from sfumato.training.textual_inversion import TextualInversionConfig, train_textual_inversion
 
-    if not config.prompts or any("{name}" not in p for p in config.prompts):
-        raise InvalidRequest(
-            "Every migration prompt must say where the embedding's word goes.",
-            'Write {name} in each prompt, e.g. "a {name} circle on a white background".',
-        )
     original = load_embedding(embedding)
     new_name = migrated_name(original.name, target)
     folder = embedding.parent
     work = folder / f"{new_name}.migration"
-    examples = _pictures(source, embedding, original.name, new_name, config, work, on_progress)
+    drawn = _pictures(source, embedding, original.name, config, work, on_progress)
+    examples = [Example(picture, template.format(name=new_name)) for picture, template in drawn]
     start = _start(original.vectors, source, target)
+    teacher = None
+    if config.match_old_model and same_latents(source, target):
+        old_captions = [template.format(name=original.name) for _, template in drawn]
+        teacher = _teacher(source, target, original.name, original.vectors, old_captions)
     ti = TextualInversionConfig(
         new_name,
         init_text=config.init_text,
@@ -91,7 +103,7 @@ def migrate_embedding(
         seed=config.seed,
         checkpoint_every=max(1, config.steps // 4),
     )
-    return train_textual_inversion(target, examples, ti, folder, start=start)
+    return train_textual_inversion(target, examples, ti, folder, start=start, teacher=teacher)
 
 
 def _start(vectors: dict, source: Components, target: Components) -> torch.Tensor | None:
@@ -121,16 +133,13 @@ def _pictures(
     source: Components,
     embedding: Path,
     name: str,
-    new_name: str,
     config: MigrationConfig,
     work: Path,
     on_progress: Progress | None,
-) -> Sequence:
+) -> Sequence[tuple[Image.Image, str]]:
     """The old model's pictures with the embedding that ``config.keep`` accepts; those already drawn
     (a resumed run) are read back, not drawn again."""
     from PIL import Image
-
-    from sfumato.training.diffusion import Example
 
     work.mkdir(parents=True, exist_ok=True)
     attempts = config.attempts or (config.pictures if config.keep is None else 4 * config.pictures)
@@ -147,7 +156,7 @@ def _pictures(
         with Image.open(file) as opened:
             picture = opened.convert("RGB")
         if config.keep is None or config.keep(picture):
-            examples.append(Example(picture, template.format(name=new_name)))
+            examples.append((picture, template))
             if on_progress is not None:
                 on_progress("pictures", len(examples), config.pictures)
     if len(examples) < config.pictures:
@@ -155,7 +164,9 @@ def _pictures(
             f"Only {len(examples)} of {drawn} pictures drawn with {name} on {source.info.name} were kept.",
             "Draw more (attempts), or change the prompts so the embedding's concept shows.",
         )
-    (work / "captions.json").write_text(json.dumps([e.caption for e in examples], indent=1), encoding="utf-8")
+    (work / "captions.json").write_text(
+        json.dumps([t.format(name=name) for _, t in examples], indent=1), encoding="utf-8"
+    )
     return examples
 
 
@@ -186,3 +197,44 @@ def _draw(
     temp = file.with_suffix(".tmp")
     made.image.save(temp, format="PNG")
     temp.replace(file)
+
+
+def same_latents(source: Components, target: Components) -> bool:
+    """Whether the two models' VAEs make latents of one format (so one's noisy latents suit the other)."""
+    keys = ("latent_channels", "scaling_factor", "shift_factor")
+    old, new = source.vae.config, target.vae.config
+    return all(getattr(old, key, None) == getattr(new, key, None) for key in keys)
+
+
+def _teacher(
+    source: Components, target: Components, name: str, vectors: dict, captions: Sequence[str]
+) -> Callable[[Sequence[int]], Teacher]:
+    """For the examples of a step: the old model's prediction with the embedding, in the new model's
+    prediction type."""
+    import torch
+
+    from sfumato.training.diffusion import DenoisingLoss, caption_ids, text_conditioning, vectors_in_place
+
+    single = vectors.get("clip", vectors.get("clip_l"))
+    assert single is not None
+    alphas = DenoisingLoss(source).alphas
+
+    def for_examples(picked: Sequence[int]) -> Teacher:
+        def predict(noisy: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            ids, offsets = caption_ids(source, [captions[i] for i in picked], name, single.shape[0])
+            unet = source.unet
+            with torch.no_grad():
+                with vectors_in_place(source.text_encoder, offsets, single.to(source.device)):
+                    text = text_conditioning(source, ids)
+                out = unet(noisy.to(unet.dtype), t, encoder_hidden_states=text).sample.float()  # pyright: ignore[reportAttributeAccessIssue]
+            if source.prediction_type == target.prediction_type:
+                return out
+            a = alphas[t].sqrt()[:, None, None, None].to(noisy)
+            s = (1 - alphas[t]).sqrt()[:, None, None, None].to(noisy)
+            if target.prediction_type == "v_prediction":  # the teacher predicts the noise
+                return a * out - s * (noisy - s * out) / a
+            return s * noisy + a * out  # the noise, from the teacher's v
+
+        return predict
+
+    return for_examples

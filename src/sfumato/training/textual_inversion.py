@@ -7,7 +7,7 @@ own denoising loss on captions that use the word; the result is saved as an A111
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,7 @@ from sfumato.core.errors import InvalidRequest
 from sfumato.training.diffusion import (
     DenoisingLoss,
     Example,
+    Teacher,
     caption_ids,
     check_trainable,
     encode_pictures,
@@ -87,11 +88,13 @@ def train_textual_inversion(
     config: TextualInversionConfig,
     folder: Path,
     start: torch.Tensor | None = None,
+    teacher: Callable[[Sequence[int]], Teacher] | None = None,
 ) -> TrainedEmbedding:
     """Train an embedding for ``config.name`` and save it as ``folder/<name>.safetensors``.
 
     Each example's caption must contain the name. ``start`` replaces the vectors of ``init_text``
-    (``config.vectors`` of them, as wide as the model's). Checkpoints (for resuming) go to
+    (``config.vectors`` of them, as wide as the model's). ``teacher``, given the examples of a
+    step, gives the prediction to match for them instead of the true noise. Checkpoints (for resuming) go to
     ``folder/<name>.training/``; the model is left exactly as it was.
     """
     import torch
@@ -113,7 +116,8 @@ def train_textual_inversion(
         with vectors_in_place(components.text_encoder, offsets, module()):
             text = text_conditioning(components, ids)
         batch = latents[torch.from_numpy(picked)]
-        return loss(batch, text, seed=int(rng.integers(2**31))), {}
+        matched = teacher([int(i) for i in picked]) if teacher is not None else None
+        return loss(batch, text, seed=int(rng.integers(2**31)), teacher=matched), {}
 
     train_config = TrainConfig(
         steps=config.steps,
