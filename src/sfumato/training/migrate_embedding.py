@@ -53,6 +53,7 @@ class MigrationConfig:
     # Learn to match the old model's own prediction with the embedding on the drawn pictures' noisy
     # latents (when the two share a latent space), a far steadier target than the noise alone.
     match_old_model: bool = True
+    truth_weight: float = 0.0  # how much of the target is the drawn picture itself rather than the old model
 
     def __post_init__(self) -> None:
         if not self.prompts or any("{name}" not in p for p in self.prompts):
@@ -92,7 +93,7 @@ def migrate_embedding(
     teacher = None
     if config.match_old_model and same_latents(source, target):
         old_captions = [template.format(name=original.name) for _, template in drawn]
-        teacher = _teacher(source, target, original.name, original.vectors, old_captions)
+        teacher = _teacher(source, target, original.name, original.vectors, old_captions, config.truth_weight)
     ti = TextualInversionConfig(
         new_name,
         init_text=config.init_text,
@@ -102,6 +103,7 @@ def migrate_embedding(
         batch=config.batch,
         seed=config.seed,
         checkpoint_every=max(1, config.steps // 4),
+        min_lr_ratio=0.05,  # matching a teacher: settle on the match rather than hover around it
     )
     return train_textual_inversion(target, examples, ti, folder, start=start, teacher=teacher)
 
@@ -207,7 +209,12 @@ def same_latents(source: Components, target: Components) -> bool:
 
 
 def _teacher(
-    source: Components, target: Components, name: str, vectors: dict, captions: Sequence[str]
+    source: Components,
+    target: Components,
+    name: str,
+    vectors: dict,
+    captions: Sequence[str],
+    truth_weight: float,
 ) -> Callable[[Sequence[int]], Teacher]:
     """For the examples of a step: the old model's prediction with the embedding, in the new model's
     prediction type."""
@@ -220,7 +227,11 @@ def _teacher(
     alphas = DenoisingLoss(source).alphas
 
     def for_examples(picked: Sequence[int]) -> Teacher:
-        def predict(noisy: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        def predict(noisy: torch.Tensor, t: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+            matched = old_prediction(noisy, t)
+            return (1 - truth_weight) * matched + truth_weight * truth
+
+        def old_prediction(noisy: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             ids, offsets = caption_ids(source, [captions[i] for i in picked], name, single.shape[0])
             unet = source.unet
             with torch.no_grad():

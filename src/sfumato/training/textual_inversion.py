@@ -46,6 +46,7 @@ class TextualInversionConfig:
     warmup_steps: int = 0
     seed: int = 0
     checkpoint_every: int = 100
+    min_lr_ratio: float = 1.0  # 1 = constant, as A1111 trains embeddings; less = cosine decay to it
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def train_textual_inversion(
         steps=config.steps,
         lr=config.lr,
         warmup_steps=max(1, config.warmup_steps),
-        min_lr_ratio=1.0,  # constant, as A1111 trains embeddings
+        min_lr_ratio=config.min_lr_ratio,
         grad_clip=None,
         checkpoint_every=config.checkpoint_every,
         log_every=max(1, config.steps // 20),
