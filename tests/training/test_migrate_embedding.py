@@ -65,12 +65,16 @@ def pink_on_first(demo: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # trains an embedding on the first model, then migrates it (minutes on one core)
 def test_a_migrated_embedding_draws_the_held_out_pink_on_the_other_model(
     demo: Any, pink_on_first: Path
 ) -> None:
     # Measured (seeds 100-105, judged): the embedding draws pink circles on white on the first model
-    # 6/6; unmigrated on the second 0/6 (purple and black); migrated x/6. On other backgrounds the
-    # first model draws it purple (it never drew pink), so the prompts keep to white.
+    # 6/6; unmigrated on the second 0/6 (purple and black); migrated 4/6 (the other two empty). The
+    # first model never drew pink: on white it blends purple and white into a pink the judge reads,
+    # on other backgrounds it draws purple, so the prompts keep to white. Learning from the drawn
+    # pictures alone (the noise as target) reached 0/6 after 300 steps; matching the first model's
+    # prediction reaches 4/6 in 250.
     other = permuted_model(demo)
     on_first = colour_seeds(demo, "sfpink", pink_on_first, "pink")
     unmigrated = colour_seeds(other, "sfpink", pink_on_first, "pink")
@@ -80,8 +84,8 @@ def test_a_migrated_embedding_draws_the_held_out_pink_on_the_other_model(
             "a large {name} circle on a white background",
             "a large {name} square on a white background",
         ),
-        pictures=16,
-        steps=300,
+        pictures=24,
+        steps=250,
         lr=0.05,
         init_text="purple",
         keep=shows_pink,  # only the pictures where the first model drew the concept

@@ -139,9 +139,8 @@ def text_conditioning(components: Components, ids: torch.Tensor) -> torch.Tensor
     return components.text_encoder(input_ids=ids).last_hidden_state
 
 
-Teacher = Callable[["torch.Tensor", "torch.Tensor", "torch.Tensor"], "torch.Tensor"]
-"""(noisy latents, timesteps, the true target) -> the prediction to match instead, in the trained
-model's prediction type."""
+Teacher = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
+"""(noisy latents, timesteps) -> the prediction to match, in the trained model's prediction type."""
 
 
 class DenoisingLoss:
@@ -181,7 +180,7 @@ class DenoisingLoss:
         noisy = a * latents + s * noise
         target = a * noise - s * latents if self.prediction == "v_prediction" else noise
         if teacher is not None:
-            target = teacher(noisy, t, target)
+            target = teacher(noisy, t)
         unet = self.components.unet
         predicted = unet(noisy.to(unet.dtype), t.to(latents.device), encoder_hidden_states=text).sample
         return functional.mse_loss(predicted.float(), target.float())

@@ -1,15 +1,17 @@
 """Carry a textual-inversion embedding to another model: learn, on the new model, a word that makes
 what the embedding made on the old one.
 
-A small set of pictures is drawn with the old model and the embedding (prompts that use its name),
-then a textual inversion is trained on the new model from them with the project's trainer. When the
-two models share a text encoder (their token tables agree), training starts from the embedding's own
-vectors and needs little or no training; otherwise from the vectors of ``init_text`` on the new
-model, since the old vectors mean something else there even when as wide. A ``keep`` test (e.g. a
-judge of the concept) can drop the pictures where the embedding missed, so the new word learns the
-concept rather than the old model's misses. The result is an A1111 embedding beside the original,
-named ``<name>-<new model>``. Interrupted, it resumes: the pictures drawn are kept in
-``<name>-<new model>.migration/`` and the training continues from its last checkpoint.
+A small set of pictures is drawn with the old model and the embedding (prompts that use its name); a
+``keep`` test (e.g. a judge of the concept) can drop those where the embedding missed. Then a textual
+inversion is trained on the new model with the project's trainer. When the two models share a latent
+space (SD1 and SD2 do), each step's target is the old model's own prediction with the embedding for
+the same noisy latents, not the noise: a far steadier target than a few pictures give, which carries
+what the embedding does at every noise level. Training starts from the embedding's own vectors when
+the models share a text encoder (their token tables agree), else from the new model's vectors of
+``init_text``, since the old vectors mean something else there even when as wide. The result is an
+A1111 embedding beside the original, named ``<name>-<new model>``. Interrupted, it resumes: the
+pictures drawn are kept in ``<name>-<new model>.migration/`` and the training continues from its
+last checkpoint.
 """
 
 from __future__ import annotations
@@ -53,7 +55,6 @@ class MigrationConfig:
     # Learn to match the old model's own prediction with the embedding on the drawn pictures' noisy
     # latents (when the two share a latent space), a far steadier target than the noise alone.
     match_old_model: bool = True
-    truth_weight: float = 0.0  # how much of the target is the drawn picture itself rather than the old model
 
     def __post_init__(self) -> None:
         if not self.prompts or any("{name}" not in p for p in self.prompts):
@@ -93,7 +94,7 @@ def migrate_embedding(
     teacher = None
     if config.match_old_model and same_latents(source, target):
         old_captions = [template.format(name=original.name) for _, template in drawn]
-        teacher = _teacher(source, target, original.name, original.vectors, old_captions, config.truth_weight)
+        teacher = _teacher(source, target, original.name, original.vectors, old_captions)
     ti = TextualInversionConfig(
         new_name,
         init_text=config.init_text,
@@ -214,7 +215,6 @@ def _teacher(
     name: str,
     vectors: dict,
     captions: Sequence[str],
-    truth_weight: float,
 ) -> Callable[[Sequence[int]], Teacher]:
     """For the examples of a step: the old model's prediction with the embedding, in the new model's
     prediction type."""
@@ -227,11 +227,7 @@ def _teacher(
     alphas = DenoisingLoss(source).alphas
 
     def for_examples(picked: Sequence[int]) -> Teacher:
-        def predict(noisy: torch.Tensor, t: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-            matched = old_prediction(noisy, t)
-            return (1 - truth_weight) * matched + truth_weight * truth
-
-        def old_prediction(noisy: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        def predict(noisy: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             ids, offsets = caption_ids(source, [captions[i] for i in picked], name, single.shape[0])
             unet = source.unet
             with torch.no_grad():
