@@ -70,11 +70,11 @@ def test_a_migrated_embedding_draws_the_held_out_pink_on_the_other_model(
     demo: Any, pink_on_first: Path
 ) -> None:
     # Measured (seeds 100-105, judged): the embedding draws pink circles on white on the first model
-    # 6/6; unmigrated on the second 0/6 (purple and black); migrated 4/6 (the other two empty). The
+    # 6/6; unmigrated on the second 0/6 (purple and black); migrated 5/6 (one empty picture). The
     # first model never drew pink: on white it blends purple and white into a pink the judge reads,
     # on other backgrounds it draws purple, so the prompts keep to white. Learning from the drawn
     # pictures alone (the noise as target) reached 0/6 after 300 steps; matching the first model's
-    # prediction reaches 4/6 in 250.
+    # prediction reached 4/6 after 250 steps, 5/6 after 400 (3/6 after 250 of batch 16).
     other = permuted_model(demo)
     on_first = colour_seeds(demo, "sfpink", pink_on_first, "pink")
     unmigrated = colour_seeds(other, "sfpink", pink_on_first, "pink")
@@ -85,7 +85,7 @@ def test_a_migrated_embedding_draws_the_held_out_pink_on_the_other_model(
             "a large {name} square on a white background",
         ),
         pictures=24,
-        steps=250,
+        steps=400,
         lr=0.05,
         init_text="purple",
         keep=shows_pink,  # only the pictures where the first model drew the concept
