@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +27,13 @@ def migrate(
     ] = None,
     pictures: Annotated[int, typer.Option("--pictures", help="Pictures drawn with the old model.")] = 24,
     steps: Annotated[int, typer.Option("--steps", help="Training steps on the new model.")] = 200,
+    init_text: Annotated[
+        str,
+        typer.Option(
+            "--init-text",
+            help="Words the new word starts from when --to has another text encoder (e.g. a near concept).",
+        ),
+    ] = "*",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Learn, on --to, a word that makes what EMBEDDING made on --from; written beside it (A1111 format)."""
@@ -45,14 +54,18 @@ def migrate(
         if found is None:
             raise InvalidRequest(f"No embedding {embedding!r} in your library.", "Give its file or its name.")
         path = found
-    config = MigrationConfig(prompts=tuple(prompts or DEFAULT_PROMPTS), pictures=pictures, steps=steps)
+    config = MigrationConfig(
+        prompts=tuple(prompts or DEFAULT_PROMPTS), pictures=pictures, steps=steps, init_text=init_text
+    )
     old, new = load_model(settings, source), load_model(settings, target)
 
     def progress(stage: str, done: int, total: int) -> None:
         if not as_json:
             console.print(f"{stage} {done}/{total}", end="\r")
 
-    trained = migrate_embedding(old, new, path, config, on_progress=progress)
+    # The trainer's progress lines go to stderr with --json, so stdout is the JSON alone.
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        trained = migrate_embedding(old, new, path, config, on_progress=progress)
     if as_json:
         print_json({"embedding": str(trained.path), "word": trained.path.stem, "steps": trained.result.step})
         return

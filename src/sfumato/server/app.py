@@ -24,6 +24,7 @@ from sfumato.server import (
     blocklist_routes,
     compatibility_routes,
     edit_routes,
+    embedding_routes,
     errors,
     face_routes,
     postprocess_routes,
@@ -118,6 +119,7 @@ def create_app(
     app.include_router(video_routes.build_router())
     app.include_router(edit_routes.build_router())
     app.include_router(compatibility_routes.build_router())
+    app.include_router(embedding_routes.build_router())
     app.include_router(blocklist_routes.build_router())
     app.include_router(a1111_routes.build_router())
     app.include_router(a1111_more.build_router())

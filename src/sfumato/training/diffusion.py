@@ -8,7 +8,7 @@ here is what a prompt gets back at generation time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -141,6 +141,10 @@ def text_conditioning(components: Components, ids: torch.Tensor) -> torch.Tensor
     return components.text_encoder(input_ids=ids).last_hidden_state
 
 
+Teacher = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
+"""(noisy latents, timesteps) -> the prediction to match, in the trained model's prediction type."""
+
+
 class DenoisingLoss:
     """The model's own training objective (epsilon or v) at random noise levels, seeded per step."""
 
@@ -158,7 +162,11 @@ class DenoisingLoss:
         self.prediction = components.prediction_type
         self.components = components
 
-    def __call__(self, latents: torch.Tensor, text: torch.Tensor, seed: int) -> torch.Tensor:
+    def __call__(
+        self, latents: torch.Tensor, text: torch.Tensor, seed: int, teacher: Teacher | None = None
+    ) -> torch.Tensor:
+        """The loss on ``latents``; with ``teacher``, the target is its prediction for the same noisy
+        latents (distillation) rather than the true noise."""
         import torch
         from torch.nn import functional
 
@@ -173,6 +181,8 @@ class DenoisingLoss:
         s = (1 - self.alphas[t]).sqrt()[:, None, None, None].to(latents)
         noisy = a * latents + s * noise
         target = a * noise - s * latents if self.prediction == "v_prediction" else noise
+        if teacher is not None:
+            target = teacher(noisy, t)
         unet = self.components.unet
         predicted = unet(noisy.to(unet.dtype), t.to(latents.device), encoder_hidden_states=text).sample
         return functional.mse_loss(predicted.float(), target.float())

@@ -19,6 +19,7 @@ from sfumato.training.diffusion import (
     DenoisingLoss,
     Example,
     PictureLatents,
+    Teacher,
     caption_ids,
     check_trainable,
     frozen,
@@ -50,6 +51,7 @@ class TextualInversionConfig:
     gradient_checkpointing: bool = False
     mixed_precision: str = "no"  # "bf16" or "fp16": autocast for the frozen model's passes
     cache_latents: bool = True
+    min_lr_ratio: float = 1.0  # 1 = constant, as A1111 trains embeddings; less = cosine decay to it
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,13 @@ def train_textual_inversion(
     *,
     run_folder: Path | None = None,
     on_step: Callable[[int, float, torch.Tensor], None] | None = None,
+    teacher: Callable[[Sequence[int]], Teacher] | None = None,
 ) -> TrainedEmbedding:
     """Train an embedding for ``config.name`` and save it as ``folder/<name>.safetensors``.
 
     Each example's caption must contain the name. ``start`` replaces the vectors of ``init_text``
-    (``config.vectors`` of them, as wide as the model's). Checkpoints (for resuming) go to
+    (``config.vectors`` of them, as wide as the model's). ``teacher``, given the examples of a
+    step, gives the prediction to match for them instead of the true noise. Checkpoints (for resuming) go to
     ``folder/<name>.training/``; the model is left exactly as it was.
     """
 
@@ -119,13 +123,14 @@ def train_textual_inversion(
         )
         with vectors_in_place(components.text_encoder, offsets, module()):
             text = text_conditioning(components, ids)
-        return loss(latents[picked], text, seed=int(rng.integers(2**31))), {}
+        matched = teacher([int(i) for i in picked]) if teacher is not None else None
+        return loss(latents[picked], text, seed=int(rng.integers(2**31)), teacher=matched), {}
 
     train_config = TrainConfig(
         steps=config.steps,
         lr=config.lr,
         warmup_steps=max(1, config.warmup_steps),
-        min_lr_ratio=1.0,  # constant, as A1111 trains embeddings
+        min_lr_ratio=config.min_lr_ratio,
         grad_clip=None,
         checkpoint_every=config.checkpoint_every,
         log_every=max(1, config.steps // 20),
