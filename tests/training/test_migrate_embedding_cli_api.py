@@ -82,4 +82,4 @@ def test_the_api_migrates_a_library_embedding(settings: Settings, tmp_path: Path
     }
     assert (tmp_path / "webui" / "embeddings" / "demo-style-sfumato-demo.safetensors").is_file()
     assert missing.status_code == 404 and "nothing-here" in missing.text
-    assert unplaced.status_code in (400, 422) and "{name}" in unplaced.text
+    assert unplaced.status_code == 422 and "prompts" in unplaced.text and "name" in unplaced.text

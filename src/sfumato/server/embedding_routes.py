@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,7 +21,7 @@ class MigrateBody(BaseModel):
     embedding: str = Field(description="The embedding's name in the library.")
     from_model: str = Field(alias="from", description="The checkpoint it was made for.")
     to_model: str = Field(alias="to", description="The checkpoint to carry it to.")
-    prompts: list[str] = Field(
+    prompts: list[Annotated[str, Field(pattern=r"\{name\}", max_length=1000)]] = Field(
         default_factory=lambda: list(DEFAULT_PROMPTS),
         min_length=1,
         max_length=100,
