@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sfumato.core.errors import CorruptModelFile, ModelNotFound, NoModelConfigured, UnsupportedModel
 from sfumato.core.result import ModelInfo
 from sfumato.models.components import Components
+from sfumato.models.cpu_speed import cpu_dtype
 from sfumato.models.device import resolve_device, resolve_dtype
 from sfumato.models.folder_parts import diffusers_part, transformers_part
 from sfumato.models.identify import (
@@ -87,6 +88,9 @@ def load_model(
     vae_path = _resolve_vae(vae, library) if vae else None
     target = resolve_device(str(device) if device is not None else settings.device)
     want = dtype if dtype is not None else resolve_dtype(settings.precision, target)
+    precision_notes: list[str] = []
+    if target.type == "cpu":
+        want = cpu_dtype(want, precision_notes)
 
     def load() -> Components:
         import torch
@@ -103,6 +107,7 @@ def load_model(
             prediction=prediction,
         )
         apply_vram_mode(components, settings.vram_mode, target)
+        components.notes.extend(precision_notes)
         components.info = ModelInfo(
             name=BUILTIN_MODEL if path == demo_model_folder() else components.info.name,
             hash=model_hash,
