@@ -50,7 +50,9 @@ def test_a_cpu_without_bf16_runs_fp32_and_says_why(
     monkeypatch: pytest.MonkeyPatch, tiny_model_folder: Path, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(cpu_speed, "cpu_has_bf16", lambda: False)
-    components = load_model(Settings(data_dir=tmp_path, precision="bf16"), str(tiny_model_folder), device="cpu")
+    components = load_model(
+        Settings(data_dir=tmp_path, precision="bf16"), str(tiny_model_folder), device="cpu"
+    )
     assert components.dtype == torch.float32
     assert cpu_speed.NO_BF16_NOTE in components.notes
 
@@ -66,7 +68,10 @@ def test_fp32_stays_the_cpu_default(tiny_model_folder: Path, tmp_path: Path) -> 
 )
 @pytest.mark.parametrize(
     ("prompt", "seed"),
-    [("a red circle in the center on a white background", 1), ("a large blue square on a yellow background", 2)],
+    [
+        ("a red circle in the center on a white background", 1),
+        ("a large blue square on a yellow background", 2),
+    ],
 )
 def test_bf16_keeps_what_the_judge_reads_on_the_demo_model(
     bf16_cpu: None, tmp_path: Path, prompt: str, seed: int

@@ -30,6 +30,7 @@ from sfumato.models.identify import (
 )
 from sfumato.models.ldm_parts import clip_from_ldm, missing_weights, unet_from_ldm
 from sfumato.models.offload import apply_vram_mode
+from sfumato.models.preview_decoder import find_preview_decoder, load_preview_decoder
 from sfumato.models.safety import (
     FileFormat,
     load_checked_safetensors,
@@ -108,6 +109,12 @@ def load_model(
         )
         apply_vram_mode(components, settings.vram_mode, target)
         components.notes.extend(precision_notes)
+        preview_file = find_preview_decoder(settings, sdxl=components.is_sdxl)
+        if preview_file is not None:
+            try:
+                components.preview_decoder = load_preview_decoder(preview_file)
+            except CorruptModelFile as exc:  # previews fall back to the linear one; the job goes on
+                components.notes.append(f"Live previews use the linear preview: {exc}")
         components.info = ModelInfo(
             name=BUILTIN_MODEL if path == demo_model_folder() else components.info.name,
             hash=model_hash,
