@@ -30,9 +30,9 @@ def find_preview_decoder(settings: Settings, *, sdxl: bool) -> Path | None:
 
     wanted = SDXL_DECODER if sdxl else SD_DECODER
     for entry in ModelLibrary(settings).entries():
-        if entry.kind == "vae_approx" and entry.path.suffix == ".safetensors":
-            if entry.path.stem.lower() == wanted:
-                return entry.path
+        is_file = entry.kind == "vae_approx" and entry.path.suffix == ".safetensors"
+        if is_file and entry.path.stem.lower() == wanted:
+            return entry.path
     return None
 
 
