@@ -110,6 +110,8 @@ def load_model(
         apply_vram_mode(components, settings.vram_mode, target)
         components.notes.extend(precision_notes)
         preview_file = find_preview_decoder(settings, sdxl=components.is_sdxl)
+        if preview_file is None and path == demo_model_folder():
+            preview_file = demo_preview_folder() if demo_preview_folder().is_dir() else None
         if preview_file is not None:
             try:
                 components.preview_decoder = load_preview_decoder(preview_file)
@@ -139,6 +141,11 @@ def load_model(
         settings.vram_mode,
     )
     return cache.get(key, load, estimate=_estimate_bytes(path, want))
+
+
+def demo_preview_folder() -> Path:
+    """The demo model's own preview decoder (made by training/preview_recipe.py)."""
+    return Path(str(files("sfumato"))) / "demo" / "preview"
 
 
 def resolve_model_path(settings: Settings, name: str | None, library: Any = None) -> Path:

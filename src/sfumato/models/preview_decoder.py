@@ -48,12 +48,35 @@ def _diffusers_key(key: str) -> str:
     return f"decoder.layers.{int(index) - 1}.{rest}"
 
 
+ARCHITECTURE_KEYS = (
+    "decoder_block_out_channels",
+    "encoder_block_out_channels",
+    "num_decoder_blocks",
+    "num_encoder_blocks",
+    "latent_channels",
+    "upsampling_scaling_factor",
+)
+
+
 def load_preview_decoder(path: Path) -> Any:
-    """An ``AutoencoderTiny`` whose decoder holds the file's weights (float32, CPU, eval mode)."""
+    """An ``AutoencoderTiny`` whose decoder holds the file's weights (float32, CPU, eval mode).
+
+    ``path`` is a safetensors file (TAESD's architecture) or a folder with ``config.json`` beside
+    ``diffusion_pytorch_model.safetensors`` (another size, as the demo model's preview decoder).
+    """
     from diffusers import AutoencoderTiny
 
-    from sfumato.models.safety import load_checked_safetensors
+    from sfumato.models.safety import load_checked_safetensors, read_model_config
 
+    architecture: dict[str, Any] = {}
+    if path.is_dir():
+        config = read_model_config(path / "config.json")
+        architecture = {
+            k: tuple(config[k]) if isinstance(config[k], list) else config[k]
+            for k in ARCHITECTURE_KEYS
+            if k in config
+        }
+        path = path / "diffusion_pytorch_model.safetensors"
     _, tensors = load_checked_safetensors(path)
     decoder_keys = [k for k in tensors if k.startswith("decoder.") or k[:1].isdigit()]
     try:
@@ -62,7 +85,12 @@ def load_preview_decoder(path: Path) -> Any:
         raise CorruptModelFile(
             f"{path} is not a TAESD decoder: its tensor names are not numbered layers."
         ) from None
-    model: Any = AutoencoderTiny()
+    try:
+        model: Any = AutoencoderTiny(**architecture)
+    except (TypeError, ValueError, IndexError) as exc:
+        raise CorruptModelFile(
+            f"{path.parent}/config.json does not describe a TAESD decoder ({exc})."
+        ) from None
     expected = {k for k in model.state_dict() if k.startswith("decoder.")}
     if set(weights) != expected:
         missing = sorted(expected - set(weights))[:3]
