@@ -12,6 +12,7 @@ the judge reads the same scene.
 
     python benchmarks/cpu_speed.py                    # diffusers fp32, Sfumato fp32, Sfumato bf16
     python benchmarks/cpu_speed.py --compile          # adds bf16 + torch.compile (compile time apart)
+    python benchmarks/cpu_speed.py --unet-only        # one UNet step, fp32 and bf16 taking turns
     python benchmarks/cpu_speed.py --smoke            # tiny models: checks the script runs
 """
 
@@ -134,6 +135,33 @@ def compiled(components: Any) -> Any:
     return faster
 
 
+def unet_interleaved(components: Any, args: argparse.Namespace) -> None:
+    """One guided step of the UNet (batch 2), fp32 and bf16 taking turns: the fairest figure on shared cores."""
+    import torch
+
+    fp32 = components.unet
+    bf16 = copy.deepcopy(fp32).to(torch.bfloat16)
+    latents = torch.randn(2, 4, args.size // 8, args.size // 8, generator=torch.Generator().manual_seed(0))
+    hidden = torch.randn(2, 77, 768, generator=torch.Generator().manual_seed(1))
+    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    outputs: dict[str, Any] = {}
+    for _ in range(args.repeats):
+        for name, unet in (("fp32", fp32), ("bf16", bf16)):
+            dtype = next(unet.parameters()).dtype
+            start = time.perf_counter()
+            with torch.no_grad():
+                out = unet(latents.to(dtype), torch.tensor(500), encoder_hidden_states=hidden.to(dtype))[0]
+            times[name].append(time.perf_counter() - start)
+            outputs[name] = out.float()
+    fp32_s, bf16_s = min(times["fp32"]), min(times["bf16"])
+    error = (outputs["bf16"] - outputs["fp32"]).abs().mean() / outputs["fp32"].abs().mean()
+    print(
+        f"UNet step, turns of {args.repeats}: fp32 {fp32_s:.2f} s, bf16 {bf16_s:.2f} s, "
+        f"fp32 / bf16 {fp32_s / bf16_s:.2f}x; bf16 noise prediction off by {float(error):.4f} (relative mean)",
+        flush=True,
+    )
+
+
 def demo_check() -> None:
     """bf16 against fp32 on the shipped demo model: pixel difference and the judge's reading."""
     from sfumato.core.request import GenerationRequest
@@ -171,6 +199,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--compile", action="store_true", help="also bf16 + torch.compile (inductor)")
     parser.add_argument("--smoke", action="store_true", help="tiny random models, 64²")
+    parser.add_argument("--unet-only", action="store_true", help="only fp32/bf16 UNet steps, taking turns")
+    parser.add_argument("--repeats", type=int, default=3, help="turns for --unet-only")
     parser.add_argument("--no-demo", action="store_true", help="skip the demo-model picture check")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -187,6 +217,9 @@ def main() -> None:
         from gpu import full_size  # pyright: ignore[reportMissingImports]
 
         components = full_size("sd15", "cpu", torch.float32)
+    if args.unet_only:
+        unet_interleaved(components, args)
+        return
     runs = [run_diffusers(components, args), run_sfumato("sfumato fp32", components, args)]
     # diffusers again after Sfumato fp32: the baseline is the faster of two runs around it
     again = run_diffusers(components, args)
