@@ -142,7 +142,9 @@ def unet_interleaved(components: Any, args: argparse.Namespace) -> None:
     fp32 = components.unet
     bf16 = copy.deepcopy(fp32).to(torch.bfloat16)
     latents = torch.randn(2, 4, args.size // 8, args.size // 8, generator=torch.Generator().manual_seed(0))
-    hidden = torch.randn(2, 77, 768, generator=torch.Generator().manual_seed(1))
+    hidden = torch.randn(
+        2, 77, int(fp32.config.cross_attention_dim), generator=torch.Generator().manual_seed(1)
+    )
     times: dict[str, list[float]] = {"fp32": [], "bf16": []}
     outputs: dict[str, Any] = {}
     for _ in range(args.repeats):
