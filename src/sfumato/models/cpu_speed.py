@@ -1,7 +1,7 @@
 """The fast CPU path: bf16 weights where the CPU computes bf16 natively, fp32 where it does not.
 
 Measured on the project's AVX-512-BF16 CPUs (docs/performance.md, ``benchmarks/cpu_speed.py``):
-bf16 weights make an SD1.5 512² step about 1.4x faster than fp32, and pictures stay within a few
+bf16 weights make an SD1.5 512² step 1.4-1.65x faster than fp32, and pictures stay within a few
 levels of the fp32 ones (the demo judge reads the same scenes). On a CPU without bf16 instructions
 PyTorch emulates bf16, which is slower than fp32, so ``precision = "bf16"`` falls back to fp32 there
 and says so. fp32 stays the CPU default: the same recipe then draws the same pixels on every CPU.
