@@ -166,6 +166,7 @@ def _generate(
                 resolve=resolve,
             )
     job = plan(components, request)
+    _check_memory(components, job)
     timings = Timings()
     resolve = resolve or default_resolver()
     _, schedule_note = resolve_schedule(request.sampler, request.schedule_type)
@@ -191,6 +192,16 @@ def _generate(
             preview_every=preview_every,
         )
     return GenerationResult(images=images, notes=_unique([*notes, *lora_notes]), timings=timings.seconds)
+
+
+def _check_memory(components: Components, job: Plan) -> None:
+    """Refuse before the first step a job that would not fit in the free memory (engine/memory_check.py)."""
+    from sfumato.engine.memory_check import available_bytes, check_memory
+
+    width, height = (job.hires.width, job.hires.height) if job.hires is not None else (job.width, job.height)
+    tiled = should_tile(components, width, height, job.request.tiled_vae)
+    available = available_bytes(components.device)
+    check_memory(components, width, height, job.request.batch_size, tiled_vae=tiled, available=available)
 
 
 def _unique(notes: list[str]) -> list[str]:

@@ -125,8 +125,15 @@ def decode(
 
 
 def preview(components: Components, latents: torch.Tensor, size: tuple[int, int]) -> Image.Image:
-    """A cheap picture of the first latent of a batch: a linear map to RGB, no VAE."""
+    """A cheap picture of the first latent of a batch: the TAESD decoder when the model has one,
+    else a linear map to RGB; no VAE."""
     import torch
+
+    if components.preview_decoder is not None:
+        from sfumato.models.preview_decoder import decode_preview
+
+        pixels = decode_preview(components.preview_decoder, latents[:1])
+        return tensor_to_pils(pixels)[0].resize(size, Image.Resampling.BILINEAR)
 
     factors = _SDXL_LATENT_RGB if components.is_sdxl else _SD1_LATENT_RGB
     latent = latents[0].float()

@@ -33,6 +33,8 @@ class Components:
     notes: list[str] = field(default_factory=list)
     # Where to compute when the weights live elsewhere between uses (low-VRAM modes, models/offload.py).
     execution_device: torch.device | None = None
+    # A TAESD decoder (diffusers' AutoencoderTiny) for live previews, from the user's files (models/preview_decoder.py).
+    preview_decoder: Any = None
 
     @property
     def is_sdxl(self) -> bool:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sfumato.core.errors import CorruptModelFile, ModelNotFound, NoModelConfigured, UnsupportedModel
 from sfumato.core.result import ModelInfo
 from sfumato.models.components import Components
+from sfumato.models.cpu_speed import cpu_dtype
 from sfumato.models.device import resolve_device, resolve_dtype
 from sfumato.models.folder_parts import diffusers_part, transformers_part
 from sfumato.models.identify import (
@@ -29,6 +30,7 @@ from sfumato.models.identify import (
 )
 from sfumato.models.ldm_parts import clip_from_ldm, missing_weights, unet_from_ldm
 from sfumato.models.offload import apply_vram_mode
+from sfumato.models.preview_decoder import find_preview_decoder, load_preview_decoder
 from sfumato.models.safety import (
     FileFormat,
     load_checked_safetensors,
@@ -87,6 +89,9 @@ def load_model(
     vae_path = _resolve_vae(vae, library) if vae else None
     target = resolve_device(str(device) if device is not None else settings.device)
     want = dtype if dtype is not None else resolve_dtype(settings.precision, target)
+    precision_notes: list[str] = []
+    if target.type == "cpu":
+        want = cpu_dtype(want, precision_notes)
 
     def load() -> Components:
         import torch
@@ -103,6 +108,15 @@ def load_model(
             prediction=prediction,
         )
         apply_vram_mode(components, settings.vram_mode, target)
+        components.notes.extend(precision_notes)
+        preview_file = find_preview_decoder(settings, sdxl=components.is_sdxl)
+        if preview_file is None and path == demo_model_folder():
+            preview_file = demo_preview_folder() if demo_preview_folder().is_dir() else None
+        if preview_file is not None:
+            try:
+                components.preview_decoder = load_preview_decoder(preview_file)
+            except CorruptModelFile as exc:  # previews fall back to the linear one; the job goes on
+                components.notes.append(f"Live previews use the linear preview: {exc}")
         components.info = ModelInfo(
             name=BUILTIN_MODEL if path == demo_model_folder() else components.info.name,
             hash=model_hash,
@@ -127,6 +141,11 @@ def load_model(
         settings.vram_mode,
     )
     return cache.get(key, load, estimate=_estimate_bytes(path, want))
+
+
+def demo_preview_folder() -> Path:
+    """The demo model's own preview decoder (made by training/preview_recipe.py)."""
+    return Path(str(files("sfumato"))) / "demo" / "preview"
 
 
 def resolve_model_path(settings: Settings, name: str | None, library: Any = None) -> Path:
