@@ -50,7 +50,7 @@ def pictures_per_second(workers: int, jobs: int, steps: int, folder: Path) -> fl
 
 
 def main() -> None:
-    import ray
+    import ray  # pyright: ignore[reportMissingImports]
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=8)

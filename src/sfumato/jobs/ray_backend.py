@@ -31,7 +31,7 @@ RESTART_WAIT_SECONDS = 120.0
 
 def import_ray() -> Any:
     try:
-        import ray
+        import ray  # pyright: ignore[reportMissingImports]
     except ImportError:
         raise SfumatoError(
             "Ray is not installed, so jobs cannot run on Ray.",
