@@ -4,6 +4,7 @@ server that is gone end the worker with a message."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from server_helpers import free_port, live_server
 from typer.testing import CliRunner
@@ -228,3 +230,107 @@ def test_a_worker_whose_server_goes_away_mid_job_stops_the_job_and_gives_up() ->
     with pytest.raises(ServerGone, match="has not answered for 1 s"):
         worker.run(max_jobs=1)
     assert executor.stopped
+
+
+def test_a_training_runs_on_a_remote_worker_and_its_file_lands_in_the_server_library(
+    server: tuple[str, Any, Settings], models: Path, tmp_path: Path
+) -> None:
+    """The issue's check: the same textual inversion through a worker process and here, same seed,
+    gives the same file; the server's library gets it, the worker keeps no copy of the pictures."""
+    from safetensors import safe_open
+
+    from sfumato.cli.main import app as cli
+    from sfumato.core.images import to_data_uri
+    from sfumato.prompts.networks import LibraryResolver
+    from sfumato.training.world_examples import concept_examples
+
+    base, app, settings = server
+    events = _events(app)
+    examples = concept_examples(5, colour="pink", name="sfpink")
+    training = {"kind": "embedding", "name": "sfpink", "init_text": "red", "steps": 6, "batch": 2, "seed": 5}
+    training |= {"sample_every": 3}
+    pictures = [{"image": to_data_uri(e.image), "caption": e.caption} for e in examples]
+    answer = httpx.post(
+        f"{base}/api/train", json={"training": training, "pictures": pictures}, headers=AUTH, timeout=60
+    )
+    assert answer.status_code == 202, answer.text
+    job_id = answer.json()["id"]
+    worker = _worker(base, models, tmp_path / "worker", "gpu-box", "--jobs", "1")
+    out, _ = worker.communicate(timeout=240)
+    assert worker.returncode == 0, out.decode()
+
+    job = _job(base, job_id)
+    assert job["state"] == "finished" and job["worker_id"].startswith("remote:gpu-box:"), job
+    remote = LibraryResolver(settings)("embedding", "sfpink")
+    assert remote is not None and job["output"] == str(remote) and remote.is_file()
+    progress = [e for e in events if isinstance(e, JobProgress) and e.job_id == job_id]
+    assert progress and all(e.loss is not None and e.loss > 0 for e in progress)
+    assert any(e.preview is not None for e in progress)  # the sample pictures, as previews
+    assert not list((tmp_path / "worker").glob("**/*.png*"))  # pictures and samples: none kept there
+    assert not list((tmp_path / "worker").glob("**/sfpink.safetensors"))
+
+    folder = tmp_path / "here-pictures"  # what the server wrote for the job: the same files
+    folder.mkdir()
+    for index, example in enumerate(examples):
+        example.image.convert("RGB").save(folder / f"{index:04d}.png")
+        (folder / f"{index:04d}.txt").write_text(example.caption, "utf-8")
+    here_home = tmp_path / "here"
+    options = ["--init-text", "red", "--steps", "6", "--batch", "2", "--seed", "5", "--sample-every", "3"]
+    trained = CliRunner().invoke(
+        cli,
+        ["train", "embedding", "--images", str(folder), "--name", "sfpink", *options, "--json"],
+        env={"SFUMATO_DATA_DIR": str(here_home), "SFUMATO_CONFIG": str(here_home / "config.toml")},
+    )
+    assert trained.exit_code == 0, trained.stderr
+    here = Path(json.loads(trained.stdout)["path"])
+    with safe_open(str(remote), "pt") as a, safe_open(str(here), "pt") as b:
+        assert a.metadata() == b.metadata()
+        assert set(a.keys()) == set(b.keys()) == {"string_to_param.*"}
+        assert torch.equal(a.get_tensor("string_to_param.*"), b.get_tensor("string_to_param.*"))
+
+
+def test_a_worker_only_claims_the_kinds_it_runs(server: tuple[str, Any, Settings]) -> None:
+    base, _, _ = server
+    job_id = _submit(base)
+    claim = {"worker": "old-box", "kinds": ["train"]}
+    none = httpx.post(f"{base}/api/workers/claim", json=claim, headers=AUTH, timeout=30).json()
+    assert none["lease"] is None and _job(base, job_id)["state"] == "queued"
+    claim["kinds"] = ["generate"]
+    taken = httpx.post(f"{base}/api/workers/claim", json=claim, headers=AUTH, timeout=30).json()
+    assert taken["kind"] == "generate" and taken["job"]["id"] == job_id
+    listing = httpx.get(f"{base}/api/workers/leases/{taken['lease']}/training-set", headers=AUTH, timeout=30)
+    assert listing.status_code == 422 and "not a training" in listing.json()["detail"]
+
+
+def test_a_trained_file_that_is_not_an_embedding_fails_the_job_and_leaves_the_library_alone(
+    server: tuple[str, Any, Settings],
+) -> None:
+    import base64
+
+    from sfumato.core.images import to_data_uri
+    from sfumato.prompts.networks import LibraryResolver
+    from sfumato.training.world_examples import concept_examples
+
+    base, _, settings = server
+    pictures = [{"image": to_data_uri(e.image)} for e in concept_examples(2, colour="pink", name="sfpink")]
+    training = {"kind": "embedding", "name": "sfpink", "steps": 2}
+    submitted = httpx.post(
+        f"{base}/api/train", json={"training": training, "pictures": pictures}, headers=AUTH, timeout=60
+    )
+    assert submitted.status_code == 202, submitted.text
+    claim = {"worker": "box", "kinds": ["generate", "train"]}
+    taken = httpx.post(f"{base}/api/workers/claim", json=claim, headers=AUTH, timeout=30).json()
+    lease = f"{base}/api/workers/leases/{taken['lease']}"
+    listing = httpx.get(f"{lease}/training-set", headers=AUTH, timeout=30).json()
+    assert sorted(f["name"] for f in listing["files"]) == ["0000.png", "0001.png"]
+    first = httpx.get(f"{lease}/training-set/0000.png", headers=AUTH, timeout=30)
+    assert first.status_code == 200 and first.content.startswith(b"\x89PNG")
+    escape = httpx.get(f"{lease}/training-set/..%2Fjobs.sqlite", headers=AUTH, timeout=30)
+    assert escape.status_code == 404
+
+    garbage = {"trained": {"safetensors": base64.b64encode(b"not a safetensors file").decode()}}
+    ended = httpx.post(f"{lease}/complete", json=garbage, headers=AUTH, timeout=30)
+    assert ended.status_code == 200 and ended.json()["state"] == "failed"
+    assert "not a usable embedding" in ended.json()["error"]
+    assert LibraryResolver(settings)("embedding", "sfpink") is None
+    assert not list(settings.data_dir.glob("models/**/*sfpink*"))

@@ -14,17 +14,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sfumato.core.errors import SfumatoError
+from sfumato.core.errors import InvalidRequest, SfumatoError
 from sfumato.core.events import CancelToken, ProgressCallback
 from sfumato.core.settings import Settings
-from sfumato.jobs.model import Job
-from sfumato.jobs.results import JobResults, picture_result
+from sfumato.jobs.model import Job, JobKind
+from sfumato.jobs.results import JobResults, picture_result, trained_file
 
 if TYPE_CHECKING:
     from sfumato.core.request import GenerationRequest
     from sfumato.jobs.runner import SavedPicture
 
-GENERATE = "generate"
+GENERATE: JobKind = "generate"
+TRAIN: JobKind = "train"
 
 
 class UnknownJobKind(SfumatoError):
@@ -38,11 +39,6 @@ class UnknownJobKind(SfumatoError):
         self.kind = kind
 
 
-def job_kind(job: Job) -> str:
-    """What a job asks for; every job is a generation until other kinds exist."""
-    return str(getattr(job, "kind", GENERATE))
-
-
 class JobExecutor:
     """One per device: keeps models loaded between jobs and runs one job at a time."""
 
@@ -53,11 +49,12 @@ class JobExecutor:
         self.cache = ModelCache(settings.model_cache_bytes)
         self._running = threading.Lock()
         self._kinds: dict[str, Callable[[Job, ProgressCallback, CancelToken], JobResults]] = {
-            GENERATE: lambda job, progress, cancel: self.generate(job.request, progress, cancel)
+            GENERATE: lambda job, progress, cancel: self.generate(job.request, progress, cancel),
+            TRAIN: lambda job, progress, cancel: self.train(job, progress, cancel),
         }
 
     def run(self, job: Job, *, on_progress: ProgressCallback, cancel: CancelToken) -> JobResults:
-        kind = job_kind(job)
+        kind = job.kind
         if kind not in self._kinds:
             raise UnknownJobKind(kind)
         with self._running:
@@ -92,5 +89,28 @@ class JobExecutor:
                 archive.remove(picture.file)
             shutil.rmtree(scratch, ignore_errors=True)
 
+    def train(self, job: Job, on_progress: ProgressCallback, cancel: CancelToken) -> JobResults:
+        """The training, its file written into a scratch folder and sent back: the server puts it into
+        its own library (this machine's library is not asked whether the name is free)."""
+        from sfumato.jobs.training import run_folder, run_training
 
-KNOWN_KINDS = (GENERATE,)
+        if job.training is None:
+            raise InvalidRequest("This training job carries no training request.", "Submit it again.")
+        scratch = Path(tempfile.mkdtemp(prefix="sfumato-worker-"))
+        try:
+            outcome = run_training(
+                self.settings,
+                job.training,
+                on_progress=on_progress,
+                cancel=cancel,
+                target=scratch / f"{job.training.name}.safetensors",
+            )
+            results = JobResults(trained=trained_file(outcome.path), notes=list(outcome.notes))
+            # finished: its checkpoints and samples (sent as previews) are of no use on this machine
+            shutil.rmtree(run_folder(self.settings, job.training), ignore_errors=True)
+            return results
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+KNOWN_KINDS: tuple[JobKind, ...] = (GENERATE, TRAIN)

@@ -13,9 +13,11 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from sfumato.core.errors import SfumatoError
+from sfumato.core.errors import InvalidRequest, SfumatoError
 from sfumato.core.settings import Settings
 from sfumato.jobs.events import (
     JobCancelled,
@@ -26,9 +28,9 @@ from sfumato.jobs.events import (
     JobQueued,
     JobStarted,
 )
-from sfumato.jobs.model import ErrorKind, Job, JobState
+from sfumato.jobs.model import ErrorKind, Job, JobKind, JobState
 from sfumato.jobs.queue import MAX_ATTEMPTS, JobQueue
-from sfumato.jobs.results import JobResults, save_results
+from sfumato.jobs.results import JobResults, save_results, trained_bytes
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,7 @@ class RemoteLeases:
             except Exception:
                 log.exception("Could not check the remote workers' leases")
 
-    def claim(self, name: str) -> tuple[Lease, Job] | None:
+    def claim(self, name: str, kinds: Sequence[JobKind] | None = None) -> tuple[Lease, Job] | None:
         if not WORKER_NAME.match(name):
             raise SfumatoError(
                 f"{name[:80]!r} is not a usable worker name.",
@@ -93,7 +95,7 @@ class RemoteLeases:
         lease_id = secrets.token_urlsafe(24)
         worker_id = f"{REMOTE_PREFIX}{name}:{lease_id[:8]}"
         with self._lock:
-            job = self.queue.store.claim(worker_id)
+            job = self.queue.store.claim(worker_id, kinds)
             if job is None:
                 return None
             now = time.time()
@@ -131,7 +133,14 @@ class RemoteLeases:
             return lease, self.queue.store.heartbeat(lease.job_id, lease.worker_id)
 
     def progress(
-        self, lease_id: str, step: int, steps: int, batch: int, batches: int, preview: str | None
+        self,
+        lease_id: str,
+        step: int,
+        steps: int,
+        batch: int,
+        batches: int,
+        preview: str | None,
+        loss: float | None = None,
     ) -> None:
         with self._lock:
             lease, _ = self._held(lease_id)
@@ -147,19 +156,57 @@ class RemoteLeases:
                 fraction=fraction,
                 eta_seconds=elapsed * (1 - fraction) / fraction if fraction > 0 else None,
                 preview=preview,
+                loss=loss,
             )
         )
 
     def complete(self, lease_id: str, results: JobResults) -> Job:
+        """Saves the pictures into the archive, or a training's file into the library, then ends the job.
+        A trained file the library refuses (its name was taken meanwhile, say) fails the job instead."""
         with self._lock:
-            lease, _ = self._held(lease_id)
+            lease, job = self._held(lease_id)
+            output = None
+            if job.kind == "train":
+                try:
+                    output = self._install(job, results)
+                except InvalidRequest as refused:
+                    del self._leases[lease_id]
+                    failed = self.queue.store.fail(job.id, str(refused), "request")
+                    self.queue.bus.emit(JobFailed(job_id=job.id, reason=str(refused)))
+                    return failed
+                self.queue.store.set_output(job.id, str(output))
             infos = [image.info() for image in save_results(self.settings, results)]
             job = self.queue.store.complete(lease.job_id, lease.worker_id, infos)
             del self._leases[lease_id]
         for index, info in enumerate(infos):
             self.queue.bus.emit(JobImageSaved(job_id=job.id, index=index, image=info))
-        self.queue.bus.emit(JobFinished(job_id=job.id, images=infos))
+        self.queue.bus.emit(JobFinished(job_id=job.id, images=infos, output=job.output))
         return job
+
+    def training_files(self, lease_id: str) -> dict[str, Path]:
+        """The pictures and caption files of a leased training job's set, by file name."""
+        from sfumato.training.dataset import PICTURE_SUFFIXES
+
+        with self._lock:
+            _, job = self._held(lease_id)
+        if job.training is None:
+            raise InvalidRequest("This job is not a training: it has no training pictures.")
+        folder = Path(job.training.images).expanduser()
+        if not folder.is_dir():
+            raise InvalidRequest(f"The training pictures' folder {folder.name!r} is gone from the server.")
+        wanted = (*PICTURE_SUFFIXES, ".txt")
+        return {
+            path.name: path
+            for path in sorted(folder.iterdir())
+            if path.suffix.lower() in wanted and path.is_file() and not path.is_symlink()
+        }
+
+    def _install(self, job: Job, results: JobResults) -> Path:
+        from sfumato.jobs.training import install_trained_file
+
+        if results.trained is None or job.training is None:
+            raise InvalidRequest("The worker sent no trained file for this training job.")
+        return install_trained_file(self.settings, job.training, trained_bytes(results.trained))
 
     def fail(self, lease_id: str, reason: str, kind: ErrorKind) -> Job:
         with self._lock:

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import re
+import shutil
 import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from pydantic import ValidationError
@@ -76,16 +80,28 @@ class WorkerClient:
         self.http.close()
 
     def post(self, path: str, body: Any = None, *, retry: bool = True) -> Any:
+        return self._answer(path, self._call("POST", path, body if body is not None else {}, retry))
+
+    def get(self, path: str) -> Any:
+        return self._answer(path, self._call("GET", path, None, True))
+
+    def download(self, path: str, to: Path) -> None:
+        answer = self._call("GET", path, None, True)
+        if answer.status_code != 200:
+            self._answer(path, answer)  # raises with the server's reason
+        to.write_bytes(answer.content)
+
+    def _call(self, method: str, path: str, body: Any, retry: bool) -> httpx.Response:
         first_failure: float | None = None
         pause = 0.5
         while True:
             try:
-                answer = self.http.post(path, json=body if body is not None else {})
+                answer = self.http.request(method, path, json=body)
             except httpx.TransportError as error:
                 problem = f"{type(error).__name__}: {error}"
             else:
                 if answer.status_code not in (502, 503, 504):
-                    return self._answer(path, answer)
+                    return answer
                 problem = f"HTTP {answer.status_code}"
             if not retry:
                 raise ServerGone(f"The server at {self.url} did not answer ({problem}).")
@@ -156,9 +172,13 @@ class _Reporter:
             "batch": progress.batch,
             "batches": progress.batches,
         }
+        if progress.loss is not None and math.isfinite(progress.loss):
+            body["loss"] = progress.loss
         if progress.preview is not None:
             body["preview"] = preview_data_uri(progress.preview)
         with self._lock:
+            if "preview" not in body and self._latest and "preview" in self._latest:
+                body["preview"] = self._latest["preview"]  # a preview (a training's sample) is not lost
             self._latest = body
 
     def _loop(self) -> None:
@@ -203,7 +223,7 @@ class RemoteWorker:
         returns how many ran. Raises ServerRefused or ServerGone."""
         done = 0
         while max_jobs is None or done < max_jobs:
-            claim = self.client.post("/api/workers/claim", {"worker": self.name})
+            claim = self.client.post("/api/workers/claim", {"worker": self.name, "kinds": list(KNOWN_KINDS)})
             if claim.get("lease") is None:
                 if stop_when_idle:
                     break
@@ -227,6 +247,15 @@ class RemoteWorker:
             reason = f"This worker could not read the job ({error.error_count()} problems); is it the same version?"
             self._report(f"{path}/fail", {"reason": reason, "kind": "internal"})
             return
+        if job.training is not None:
+            try:
+                job = self._fetch_training_set(job, path)
+            except LeaseLost as lost:
+                self.say(f"Job {job.id} was given to another worker ({lost.message}); dropped here.")
+                return
+            except SfumatoError as error:
+                self._report(f"{path}/fail", {"reason": str(error)[:4000], "kind": "request"})
+                return
         self.say(f"Running job {job.id} ({kind}, attempt {job.attempts}).")
         token = CancelToken()
         every = max(0.5, float(claim.get("lease_seconds") or 30.0) / 3)
@@ -249,6 +278,8 @@ class RemoteWorker:
                         "kind": "internal",
                     },
                 )
+        if job.training is not None:  # the job ended here; its checkpoints stay for a rerun
+            shutil.rmtree(job.training.images, ignore_errors=True)
         if reporter.problem is not None:
             if isinstance(reporter.problem, LeaseLost):
                 self.say(
@@ -261,6 +292,25 @@ class RemoteWorker:
             body = body.model_dump(mode="json")
         if self._report(f"{path}/{what}", body):
             self.say(f"Job {job.id}: {what}.")
+
+    def _fetch_training_set(self, job: Job, lease_path: str) -> Job:
+        """The training pictures, from the server into this machine's data folder (one folder a job,
+        so a worker that runs the same job again resumes from its own checkpoints)."""
+        assert job.training is not None
+        folder = self.executor.settings.data_dir / "training-sets" / f"remote-{job.id}"
+        listing = self.client.get(f"{lease_path}/training-set")
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for item in listing["files"]:
+            name = str(item["name"])
+            if Path(name).name != name or name.startswith("."):
+                raise SfumatoError(
+                    f"The server listed a training file with a path in its name: {name[:80]!r}."
+                )
+            self.client.download(f"{lease_path}/training-set/{quote(name)}", folder / name)
+        self.say(f"Fetched {len(listing['files'])} training files for job {job.id}.")
+        training = job.training.model_copy(update={"images": str(folder)})
+        return job.model_copy(update={"training": training})
 
     def _report(self, path: str, body: Any) -> bool:
         try:

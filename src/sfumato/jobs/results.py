@@ -13,6 +13,7 @@ import contextlib
 import io
 import warnings
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PIL import Image
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 MAX_PICTURE_BYTES = 48 * 1024 * 1024
 MAX_PICTURE_SIDE = 8192
 MAX_PICTURES = 256
+MAX_TRAINED_BYTES = 46 * 1024 * 1024  # base64 of it fits the server's 64 MiB body limit
 
 
 class ResultModel(BaseModel):
@@ -51,9 +53,38 @@ class PictureResult(BaseModel):
     extra: dict[str, str] = Field(default_factory=dict, description="Extra infotext fields (LoRA hashes…).")
 
 
+class TrainedFile(BaseModel):
+    """What a training job wrote on the worker; the server names and files it from the job itself."""
+
+    safetensors: str = Field(
+        max_length=MAX_TRAINED_BYTES * 4 // 3 + 4, description="The embedding or LoRA file, base64."
+    )
+
+
 class JobResults(BaseModel):
     pictures: list[PictureResult] = Field(default_factory=list, max_length=MAX_PICTURES)
     notes: list[str] = Field(default_factory=list, max_length=64)
+    trained: TrainedFile | None = Field(default=None, description="A training job's file.")
+
+
+def trained_file(path: Path) -> TrainedFile:
+    size = path.stat().st_size
+    if size > MAX_TRAINED_BYTES:
+        raise InvalidRequest(
+            f"The trained file is {size / 1024**2:.0f} MiB; a worker uploads at most "
+            f"{MAX_TRAINED_BYTES // 1024**2} MiB.",
+            "Train a smaller LoRA (a lower --rank), or train on the server itself.",
+        )
+    return TrainedFile(safetensors=base64.b64encode(path.read_bytes()).decode())
+
+
+def trained_bytes(trained: TrainedFile) -> bytes:
+    try:
+        return base64.b64decode(trained.safetensors, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest(
+            "The trained file is not valid base64.", "Send the safetensors bytes base64-encoded."
+        ) from None
 
 
 def picture_result(item: GeneratedImage) -> PictureResult:

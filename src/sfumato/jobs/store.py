@@ -11,7 +11,7 @@ from typing import Protocol
 
 from sfumato.core.request import GenerationRequest
 from sfumato.core.training_request import TrainingRequest
-from sfumato.jobs.model import ErrorKind, Job, JobState, SavedImageInfo
+from sfumato.jobs.model import ErrorKind, Job, JobKind, JobState, SavedImageInfo
 
 
 class JobStore(Protocol):
@@ -33,8 +33,9 @@ class JobStore(Protocol):
         """0-based place among queued jobs in the order they will run; None when not queued."""
         ...
 
-    def claim(self, worker_id: str) -> Job | None:
-        """Atomically take the next queued job (highest priority, then oldest) for this worker."""
+    def claim(self, worker_id: str, kinds: Sequence[JobKind] | None = None) -> Job | None:
+        """Atomically take the next queued job (highest priority, then oldest) for this worker, of one
+        of ``kinds`` when given."""
         ...
 
     def heartbeat(self, job_id: str, worker_id: str) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 from sfumato.core.errors import SfumatoError
 from sfumato.core.request import GenerationRequest
 from sfumato.core.training_request import TrainingRequest
-from sfumato.jobs.model import ErrorKind, Job, JobState, SavedImageInfo
+from sfumato.jobs.model import ErrorKind, Job, JobKind, JobState, SavedImageInfo
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -184,11 +184,13 @@ class SqliteJobStore:
             ).fetchone()[0]
         return int(ahead)
 
-    def claim(self, worker_id: str) -> Job | None:
+    def claim(self, worker_id: str, kinds: Sequence[JobKind] | None = None) -> Job | None:
         now = time.time()
+        only = "" if kinds is None else f" AND kind IN ({', '.join('?' * len(kinds))})"
         with self._transaction() as db:
             row = db.execute(
-                "SELECT id FROM jobs WHERE state = 'queued' ORDER BY priority DESC, seq LIMIT 1"
+                f"SELECT id FROM jobs WHERE state = 'queued'{only} ORDER BY priority DESC, seq LIMIT 1",
+                tuple(kinds or ()),
             ).fetchone()
             if row is None:
                 return None

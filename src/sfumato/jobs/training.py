@@ -231,8 +231,10 @@ def run_training(
     cancel: CancelToken | None = None,
     components: Components | None = None,
     echo: Echo | None = None,
+    target: Path | None = None,
 ) -> TrainingOutcome:
-    """Train what ``request`` asks and write it into the library (A1111 format).
+    """Train what ``request`` asks and write it into the library (A1111 format), or to ``target``
+    (a remote worker's scratch file, which the server then checks against its own library).
 
     Raises :class:`~sfumato.core.errors.Cancelled` when ``cancel`` is set (a checkpoint is kept for
     resuming) and :class:`~sfumato.core.errors.InvalidRequest` for a bad folder, picture, name or a
@@ -241,7 +243,7 @@ def run_training(
     from sfumato.training.memory import check_memory
 
     say = echo or (lambda _: None)
-    target = target_path(settings, request)
+    target = target or target_path(settings, request)
     if components is None:
         from sfumato.models.loading import load_model
 
@@ -332,3 +334,30 @@ def run_training(
         samples=tuple(samples),
         notes=tuple(prepared.notes),
     )
+
+
+def install_trained_file(settings: Settings, request: TrainingRequest, data: bytes) -> Path:
+    """A file a remote worker trained for ``request``: checked as an embedding or LoRA, then moved into
+    this machine's library under the request's name (refused, as locally, when the name is taken)."""
+    from sfumato.core.errors import SfumatoError
+    from sfumato.models.embeddings import load_embedding
+    from sfumato.models.safety import load_safetensors
+
+    target = target_path(settings, request)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f".{target.name}.part")
+    part.write_bytes(data)
+    try:
+        if request.kind == "embedding":
+            load_embedding(part, request.name)
+        elif not any(key.startswith(("lora_unet_", "lora_te")) for key in load_safetensors(part)):
+            raise InvalidRequest("The file holds no LoRA weights.", "Send the file the LoRA training wrote.")
+    except Exception as error:  # whatever the file is, it must not land in the library
+        part.unlink(missing_ok=True)
+        why = error.message if isinstance(error, SfumatoError) else f"{type(error).__name__}: {error}"
+        raise InvalidRequest(
+            f"The worker's trained file is not a usable {request.kind} ({why}).",
+            "Update Sfumato on the worker to the server's version.",
+        ) from None
+    part.replace(target)
+    return target

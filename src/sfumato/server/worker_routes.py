@@ -1,7 +1,8 @@
 """/api/workers: where `sfumato worker` processes on other machines take jobs and bring results back.
 
-claim (a lease) -> heartbeat* (extends it; says when the job was cancelled) -> progress* ->
-complete (the pictures, saved into this server's archive) | fail | cancelled. Every call needs the
+claim (a lease, for the kinds the worker runs) -> [a training job: its pictures, training-set] ->
+heartbeat* (extends it; says when the job was cancelled) -> progress* -> complete (the pictures, saved
+into this server's archive; a training's file, put into its library) | fail | cancelled. Every call needs the
 server's token like any other route; a worker whose lease ran out gets 409 and drops the job.
 """
 
@@ -12,12 +13,11 @@ from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from sfumato.jobs.execute import job_kind
 from sfumato.jobs.leases import WORKER_NAME, LeaseLost, RemoteLeases
-from sfumato.jobs.model import ErrorKind, Job
+from sfumato.jobs.model import ErrorKind, Job, JobKind
 from sfumato.jobs.results import JobResults
 from sfumato.server.errors import error_response, error_responses
 
@@ -33,6 +33,11 @@ class ClaimJob(BaseModel):
 
     worker: str = Field(
         pattern=WORKER_NAME.pattern, description="The worker's name (letters, digits, '.', '_', '-')."
+    )
+    kinds: list[JobKind] = Field(
+        default_factory=lambda: ["generate"],
+        max_length=8,
+        description="The job kinds the worker runs; only those are lent to it.",
     )
 
 
@@ -57,6 +62,7 @@ class Progress(BaseModel):
     batch: int = Field(0, ge=0, le=100_000)
     batches: int = Field(1, ge=1, le=100_000)
     preview: str | None = Field(None, max_length=MAX_PREVIEW_CHARS, description="A small JPEG data: URI.")
+    loss: float | None = Field(None, ge=0, le=1e12, description="A training's loss at this step.")
 
 
 class Failure(BaseModel):
@@ -74,6 +80,17 @@ class Stopped(BaseModel):
 
 class Accepted(BaseModel):
     ok: bool = True
+
+
+class TrainingSetFile(BaseModel):
+    name: str
+    bytes: int
+
+
+class TrainingSet(BaseModel):
+    """A training job's pictures and caption files; each is fetched by its name."""
+
+    files: list[TrainingSetFile]
 
 
 def _leases(request: Request) -> RemoteLeases:
@@ -95,7 +112,7 @@ def build_router() -> APIRouter:
     def claim(request: Request, body: ClaimJob) -> Claim:
         """The next queued job, lent to this worker; `job` is null when there is none."""
         leases = _leases(request)
-        taken = leases.claim(body.worker)
+        taken = leases.claim(body.worker, body.kinds)
         if taken is None:
             return Claim(lease=None, lease_seconds=leases.lease_seconds, expires_at=None, kind=None)
         lease, job = taken
@@ -103,7 +120,7 @@ def build_router() -> APIRouter:
             lease=lease.id,
             lease_seconds=leases.lease_seconds,
             expires_at=lease.expires_at,
-            kind=job_kind(job),
+            kind=job.kind,
             job=job,
         )
 
@@ -121,10 +138,40 @@ def build_router() -> APIRouter:
         preview = body.preview if body.preview and body.preview.startswith(PREVIEW_PREFIXES) else None
 
         def relay() -> Accepted:
-            _leases(request).progress(lease, body.step, body.steps, body.batch, body.batches, preview)
+            _leases(request).progress(
+                lease, body.step, body.steps, body.batch, body.batches, preview, body.loss
+            )
             return Accepted()
 
         return _held(request, relay)
+
+    @router.get("/leases/{lease}/training-set", response_model=TrainingSet, responses=lost)
+    def training_set(request: Request, lease: LeaseId) -> TrainingSet | JSONResponse:
+        """A leased training job's pictures and captions, listed; the worker fetches each by name."""
+
+        def listing() -> TrainingSet:
+            files = _leases(request).training_files(lease)
+            return TrainingSet(
+                files=[TrainingSetFile(name=name, bytes=path.stat().st_size) for name, path in files.items()]
+            )
+
+        return _held(request, listing)
+
+    @router.get(
+        "/leases/{lease}/training-set/{name}",
+        response_class=FileResponse,
+        responses={**error_responses(404, 409, 422), 200: {"content": {"application/octet-stream": {}}}},
+    )
+    def training_file(
+        request: Request, lease: LeaseId, name: Annotated[str, PathParam(max_length=255)]
+    ) -> Response:
+        """One file of the set, as it lies on the server; only names the listing gives."""
+        files = _held(request, lambda: _leases(request).training_files(lease))
+        if isinstance(files, JSONResponse):
+            return files
+        if name not in files:
+            return error_response(request, 404, "NotFound", f"The training set has no file {name[:80]!r}.")
+        return FileResponse(files[name], media_type="application/octet-stream")
 
     @router.post("/leases/{lease}/complete", response_model=Job, responses=lost)
     def complete(request: Request, lease: LeaseId, body: JobResults) -> Job | JSONResponse:
