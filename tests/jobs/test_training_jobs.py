@@ -164,3 +164,18 @@ def test_dispatch_refuses_what_a_worker_cannot_run(tmp_path: Path, pictures: Pat
     job.kind = "generate"
     with pytest.raises(UnknownJobKind, match="does not run generation jobs"):
         dispatch(job, generate=None, train=None, on_progress=lambda _: None, cancel=CancelToken())
+
+
+def test_a_training_lost_with_its_worker_is_queued_again_saying_where_it_resumes(
+    tmp_path: Path, pictures: Path
+) -> None:
+    store = SqliteJobStore(tmp_path / "jobs.sqlite")
+    picture = store.add(GenerationRequest(prompt="a red circle"))
+    training = store.add_training(_training(pictures))
+    claimed = store.claim("remote:box:1", ["train"])
+    assert claimed is not None and claimed.id == training.id
+    assert store.claim("remote:box:2", ["train"]) is None  # the picture job is not a training
+    again = {job.id: job for job in store.recover(["remote:box:1"], float("inf"), 3)}
+    assert again[training.id].state is JobState.queued
+    assert "resumes from the last checkpoint" in again[training.id].notes[0]
+    assert {job.id for job in store.list([JobState.queued])} == {picture.id, training.id}

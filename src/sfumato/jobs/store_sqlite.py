@@ -265,7 +265,7 @@ class SqliteJobStore:
         marks = ", ".join("?" * len(worker_ids)) or "NULL"
         with self._transaction() as db:
             rows = db.execute(
-                f"SELECT id, attempts, cancel_requested, notes FROM jobs WHERE state = 'running' "
+                f"SELECT id, attempts, cancel_requested, notes, kind FROM jobs WHERE state = 'running' "
                 f"AND (worker_id IN ({marks}) OR heartbeat_at < ?)",
                 (*worker_ids, time.time() - stale_after),
             ).fetchall()
@@ -288,7 +288,10 @@ class SqliteJobStore:
                     )
                 else:
                     notes.append(
-                        "Resumed from the start after the server or its worker stopped while it ran; "
+                        "Queued again after the server or its worker stopped while it ran; it resumes from "
+                        "the last checkpoint where that machine trains it again, else from the start."
+                        if row["kind"] == "train"
+                        else "Resumed from the start after the server or its worker stopped while it ran; "
                         "pictures saved before that stay in the outputs folder."
                     )
                     db.execute(
