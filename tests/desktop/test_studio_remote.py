@@ -74,3 +74,44 @@ def test_a_wrong_token_or_address_is_a_clear_error(server: Any) -> None:
         RemoteServer("gpu-box:7860")
     with pytest.raises(RemoteError, match="cannot be reached"):
         RemoteServer("http://127.0.0.1:9", timeout=2).json("GET", "/api/health")
+
+
+def test_a_training_from_the_studio_runs_on_the_remote_server_into_its_library(
+    server: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    from sfumato.desktop.app import build_window
+    from sfumato.desktop.ui.training_dialog import TrainingDialog
+    from sfumato.prompts.networks import LibraryResolver
+    from sfumato.training.world_examples import concept_examples
+
+    url, server_settings, _ = server
+    folder = tmp_path / "pink"
+    folder.mkdir()
+    for index, example in enumerate(concept_examples(3, colour="pink", name="sfpink")):
+        example.image.save(folder / f"{index}.png")
+        (folder / f"{index}.txt").write_text(example.caption)
+    settings = Settings()
+    save_preferences(settings, Preferences(remote_url=url, remote_token=TOKEN))
+    window = build_window(settings)
+    qtbot.addWidget(window)
+    try:
+        dialog = TrainingDialog(None, window)
+        dialog.folder.setText(str(folder))
+        dialog.name.setText("sfpink")
+        dialog.steps.setValue(2)
+        dialog.sample_every.setValue(0)
+        dialog.accept()
+        assert dialog.request is not None
+        window.queue_training(dialog.request)
+        jobs = window.studio.jobs.jobs
+        qtbot.waitUntil(
+            lambda: any(v.state in ("finished", "failed") for v in jobs.values()), timeout=240_000
+        )
+        (view,) = jobs.values()
+        assert view.state == "finished", view.message
+        on_server = LibraryResolver(server_settings)("embedding", "sfpink")
+        assert on_server is not None and view.output == str(on_server) and on_server.is_file()
+        assert view.loss is not None  # the loss came over the server's event stream
+        assert LibraryResolver(settings)("embedding", "sfpink") is None  # the file is the server's
+    finally:
+        window.bridge.stop()

@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sfumato.core.settings import Settings
+from sfumato.jobs.run_job import TrainFunction
 from sfumato.jobs.warm_up import import_engine
 from sfumato.jobs.worker import RunFunction
 
 ICON = Path(__file__).parent / "resources" / "sfumato-studio.svg"
 
 
-def build_window(settings: Settings, run: RunFunction | None = None):
-    """The window over a started queue; ``run`` replaces the engine (tests)."""
+def build_window(settings: Settings, run: RunFunction | None = None, train: TrainFunction | None = None):
+    """The window over a started queue; ``run`` and ``train`` replace the engine (tests)."""
     from sfumato.desktop.model.frame import Frame
     from sfumato.desktop.model.preferences import apply_preferences, load_preferences
     from sfumato.desktop.model.studio import Studio
@@ -31,15 +32,16 @@ def build_window(settings: Settings, run: RunFunction | None = None):
     studio.blocklists = list(settings.blocklists)
     if run is None and preferences.remote_url:
         from sfumato.archive.index import ArchiveIndex
-        from sfumato.jobs.remote import RemoteServer, remote_run_function
+        from sfumato.jobs.remote import RemoteServer, remote_run_function, remote_train_function
 
         server = RemoteServer(preferences.remote_url, preferences.remote_token)
         run = remote_run_function(server, ArchiveIndex.from_settings(settings))
+        train = train or remote_train_function(server)
     elif run is None:
         from sfumato.jobs.local import runner_run_function
 
         run = runner_run_function(settings)
-    bridge = JobsBridge(studio_queue(settings, run), studio.jobs)
+    bridge = JobsBridge(studio_queue(settings, run, train=train), studio.jobs)
     window = StudioWindow(settings, bridge, studio)
     window.engine = run
     bridge.start()

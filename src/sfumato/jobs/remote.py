@@ -3,7 +3,8 @@ face's queue works the same with the engine in-process or remote.
 
 The job is submitted to the server, its events are read from the server's Server-Sent Events
 stream (progress with previews, then the pictures), and each picture is downloaded into this
-machine's outputs folder and archive, recipe included. Cancel and skip are passed on.
+machine's outputs folder and archive, recipe included. Cancel and skip are passed on. A training is
+sent the same way, its pictures in the body; its file stays in the server's library.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from sfumato.archive.index import ArchiveIndex
 from sfumato.core.errors import Cancelled, SfumatoError
 from sfumato.core.events import CancelToken, ProgressCallback, StepProgress
 from sfumato.core.request import GenerationRequest
+from sfumato.core.training_request import TrainingOutcome, TrainingRequest
 from sfumato.jobs.events import JobCancelled, JobEvent, JobFailed, JobFinished, JobProgress
 from sfumato.jobs.model import SavedImage, SavedImageInfo
+from sfumato.jobs.run_job import TrainFunction
 from sfumato.jobs.worker import RunFunction
 
 _EVENTS: TypeAdapter[JobEvent] = TypeAdapter(JobEvent)
@@ -128,7 +131,7 @@ def remote_run_function(server: RemoteServer, archive: ArchiveIndex) -> RunFunct
             watcher = threading.Thread(target=_pass_on, args=(server, job_id, cancel, done), daemon=True)
             watcher.start()
             try:
-                images = _follow(stream, job_id, on_progress)
+                images = _follow(stream, job_id, on_progress).images
             finally:
                 done.set()
         finally:
@@ -136,6 +139,64 @@ def remote_run_function(server: RemoteServer, archive: ArchiveIndex) -> RunFunct
         return [_download(server, archive, job_id, index, image) for index, image in enumerate(images)]
 
     return run
+
+
+def remote_train_function(server: RemoteServer) -> TrainFunction:
+    """Trainings sent to the server (`POST /api/train`, the folder's pictures and captions in the body):
+    the file lands in the server's library, where the server's renders use it."""
+
+    def train(
+        request: TrainingRequest, *, on_progress: ProgressCallback, cancel: CancelToken
+    ) -> TrainingOutcome:
+        pictures = _training_pictures(Path(request.images).expanduser())
+        stream = server.events()
+        try:
+            fields = request.model_dump(mode="json", exclude={"images"}, exclude_none=True)
+            job_id = str(server.json("POST", "/api/train", {"training": fields, "pictures": pictures})["id"])
+            done = threading.Event()
+            watcher = threading.Thread(target=_pass_on, args=(server, job_id, cancel, done), daemon=True)
+            watcher.start()
+            losses: list[float] = []
+
+            def progress(step: StepProgress) -> None:
+                if step.loss is not None:
+                    losses.append(step.loss)
+                on_progress(step)
+
+            try:
+                finished = _follow(stream, job_id, progress)
+            finally:
+                done.set()
+        finally:
+            stream.close()
+        if finished.output is None:
+            raise RemoteError(
+                "The server finished the training but named no file.", "Look at the server's log."
+            )
+        return TrainingOutcome(
+            path=Path(finished.output),
+            steps=request.steps,
+            last_loss=losses[-1] if losses else float("nan"),
+            resumed_from=0,
+            notes=(f"Trained on {server.url}; the file is in that server's library.",),
+        )
+
+    return train
+
+
+def _training_pictures(folder: Path) -> list[dict[str, str]]:
+    """The folder's pictures as data: URIs with their .txt captions, as `POST /api/train` takes them."""
+    from sfumato.training.dataset import picture_files
+
+    pictures = []
+    for path in picture_files(folder):
+        kind = "jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else path.suffix.lower().lstrip(".")
+        item = {"image": f"data:image/{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"}
+        caption = path.with_suffix(".txt")
+        if caption.is_file():
+            item["caption"] = " ".join(caption.read_text("utf-8", errors="replace").split())[:1000]
+        pictures.append(item)
+    return pictures
 
 
 def _pass_on(server: RemoteServer, job_id: str, cancel: CancelToken, done: threading.Event) -> None:
@@ -152,16 +213,17 @@ def _pass_on(server: RemoteServer, job_id: str, cancel: CancelToken, done: threa
             pass  # the job's own events say how it ended
 
 
-def _follow(stream: Any, job_id: str, on_progress: ProgressCallback) -> list[SavedImageInfo]:
+def _follow(stream: Any, job_id: str, on_progress: ProgressCallback) -> JobFinished:
     for event in read_events(stream):
         if event.job_id != job_id:
             continue
         if isinstance(event, JobProgress):
+            preview = _preview(event.preview)
             on_progress(
-                StepProgress(event.step, event.steps, event.batch, event.batches, _preview(event.preview))
+                StepProgress(event.step, event.steps, event.batch, event.batches, preview, event.loss)
             )
         elif isinstance(event, JobFinished):
-            return event.images
+            return event
         elif isinstance(event, JobFailed):
             raise RemoteError(f"The server's job failed: {event.reason}")
         elif isinstance(event, JobCancelled):

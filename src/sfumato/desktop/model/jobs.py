@@ -48,6 +48,8 @@ class JobView:
     preview: Image.Image | None = None
     message: str = ""
     variants: list[Variant] = field(default_factory=list)
+    loss: float | None = None  # a training's latest loss
+    output: str | None = None  # the file a training wrote
 
 
 @dataclass
@@ -100,11 +102,13 @@ class JobsModel:
             view.state, view.fraction, view.eta_seconds = "running", event.fraction, event.eta_seconds
             if event.preview:
                 view.preview = image_from_data_uri(event.preview)
+            if event.loss is not None:
+                view.loss = event.loss
         elif isinstance(event, JobImageSaved):
             recipe = event.image.recipe.model_dump(mode="json") if event.image.recipe else None
             view.variants.append(Variant(self.outputs / event.image.path, recipe))
         elif isinstance(event, JobFinished):
-            view.state, view.fraction = "finished", 1.0
+            view.state, view.fraction, view.output = "finished", 1.0, event.output
             if view.frame is not None and view.variants:
                 self.variants = Variants(view.frame, list(view.variants), job_id=view.id)
         elif isinstance(event, JobFailed):

@@ -9,11 +9,13 @@ from PySide6.QtCore import QObject, Qt, Signal
 
 from sfumato.core.request import GenerationRequest
 from sfumato.core.settings import Settings
+from sfumato.core.training_request import TrainingRequest
 from sfumato.desktop.model.document import Rect
 from sfumato.desktop.model.jobs import JobsModel
 from sfumato.jobs.events import JobEvent
 from sfumato.jobs.model import Job
 from sfumato.jobs.queue import JobQueue
+from sfumato.jobs.run_job import TrainFunction
 from sfumato.jobs.store_sqlite import SqliteJobStore
 from sfumato.jobs.worker import RunFunction
 
@@ -21,15 +23,22 @@ STUDIO_WORKER = "studio-0"
 
 
 def studio_queue(
-    settings: Settings, run: RunFunction | None = None, store_path: Path | None = None
+    settings: Settings,
+    run: RunFunction | None = None,
+    store_path: Path | None = None,
+    train: TrainFunction | None = None,
 ) -> JobQueue:
     """The studio's own queue (a file apart from the server's, so both can run at once)."""
     if run is None:
         from sfumato.jobs.local import runner_run_function
 
         run = runner_run_function(settings)
+    if train is None:
+        from sfumato.jobs.run_job import training_run_function
+
+        train = training_run_function(settings)
     queue = JobQueue(SqliteJobStore(store_path or settings.data_dir / "studio-jobs.sqlite"))
-    queue.add_worker(run, worker_id=STUDIO_WORKER, poll_seconds=0.5)
+    queue.add_worker(run, worker_id=STUDIO_WORKER, poll_seconds=0.5, train=train)
     return queue
 
 
@@ -54,6 +63,11 @@ class JobsBridge(QObject):
         job = self.queue.submit(request)
         # its events reach the model later, through the UI thread's event loop
         self.model.add(job.id, title, frame)
+        return job
+
+    def submit_training(self, training: TrainingRequest, title: str) -> Job:
+        job = self.queue.submit_training(training)
+        self.model.add(job.id, title, None)
         return job
 
     def cancel(self, job_id: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
@@ -61,8 +62,12 @@ class JobRow(QFrame):
         status = view.state
         if view.state == "running" and view.eta_seconds is not None:
             status += f", {view.eta_seconds:.0f} s left"
+        if view.loss is not None and view.state == "running":
+            status += f", loss {view.loss:.4f}"
         if view.variants:
             status += f", {len(view.variants)} picture(s)"
+        if view.output:
+            status += f", wrote {Path(view.output).name}"
         if view.message:
             status += f": {view.message}"
         self.status.setText(status)

@@ -36,6 +36,7 @@ from sfumato.core.errors import SfumatoError
 from sfumato.core.postprocess import DetailStep, PostprocessStep, RestoreFacesStep, UpscaleStep
 from sfumato.core.request import GenerationRequest, describe_validation_error
 from sfumato.core.settings import Settings
+from sfumato.core.training_request import TrainingRequest
 from sfumato.desktop.model.brush import fill_rect
 from sfumato.desktop.model.document import Document, Layer, LayerKind
 from sfumato.desktop.model.files import load_ora, load_psd, save_ora, save_psd
@@ -239,6 +240,15 @@ class StudioWindow(QMainWindow):
         generate.addAction(
             self._action("discard", "Discard variants", self.studio.discard_variants, "Escape")
         )
+        generate.addSeparator()
+        generate.addAction(
+            self._action(
+                "train",
+                "Train embedding or LoRA…",
+                self.training_dialog,
+                tip="Teach the model a concept from a folder of pictures (a job in the queue)",
+            )
+        )
         view = menus.addMenu("&View")
         view.addAction(
             self._action(
@@ -412,6 +422,10 @@ class StudioWindow(QMainWindow):
                 f"Done: {len(variants.pictures)} variant(s) in the frame. Step through them with Ctrl+← / "
                 "Ctrl+→, keep one with Ctrl+Shift+Enter (Apply), or press Escape."
             )
+        elif view.state == "finished" and view.output:
+            self._names = None  # the prompt's completion and the Models tab learn the new name
+            self.models.refresh()
+            self.tell(f"Trained {Path(view.output).stem}: use it in a prompt now ({view.output}).")
         elif view.state == "failed":
             self.tell(f"The job failed: {view.message}")
 
@@ -691,6 +705,19 @@ class StudioWindow(QMainWindow):
         dialog = SettingsDialog(self.settings, self.studio, self)
         if dialog.exec():
             self.apply_safety()
+
+    def training_dialog(self) -> None:
+        from sfumato.desktop.ui.training_dialog import TrainingDialog
+
+        dialog = TrainingDialog(self.studio.prompt.model, self)
+        if dialog.exec() and dialog.request is not None:
+            self.queue_training(dialog.request)
+
+    def queue_training(self, request: TrainingRequest) -> None:
+        what = "embedding" if request.kind == "embedding" else "LoRA"
+        self.bridge.submit_training(request, f"train {what}: {request.name}")
+        self.tabs.setCurrentWidget(self.queue)
+        self.statusBar().showMessage(f"Training {request.name} is queued; its progress is in the Queue tab.")
 
     def apply_safety(self) -> None:
         """The blocklists chosen in the settings, for this machine's engine from its next job on (the
