@@ -141,6 +141,17 @@ def main() -> None:
     canvas.zoom(3.0)
     canvas.centerOn(90, 48)
     shoot(app, window, "06-models.png")
+
+    from sfumato.desktop.ui.training_dialog import TrainingDialog
+
+    dialog = TrainingDialog(None, window)  # Generate → Train embedding or LoRA…
+    dialog.folder.setText("/home/artist/pictures/mycat")
+    dialog.name.setText("mycat")
+    dialog.start_words.setText("cat")
+    dialog.resize(560, dialog.sizeHint().height())
+    dialog.show()
+    shoot(app, dialog, "07-train-dialog.png")
+    dialog.close()
     window.bridge.stop()
 
 
