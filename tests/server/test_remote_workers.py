@@ -334,3 +334,53 @@ def test_a_trained_file_that_is_not_an_embedding_fails_the_job_and_leaves_the_li
     assert "not a usable embedding" in ended.json()["error"]
     assert LibraryResolver(settings)("embedding", "sfpink") is None
     assert not list(settings.data_dir.glob("models/**/*sfpink*"))
+
+
+def test_a_worker_keeps_its_lease_while_it_fetches_a_large_training_set(tmp_path: Path) -> None:
+    from sfumato.jobs.remote_worker import RemoteWorker, WorkerClient
+    from sfumato.jobs.results import JobResults
+
+    calls: list[str] = []
+    training = {"kind": "embedding", "images": "/server/sets/1", "name": "sfpink", "steps": 2}
+    job = {"id": "j1", "state": "running", "request": {}, "created_at": 0, "kind": "train"}
+    files = ["0000.png", "0000.txt", "0001.png"]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        calls.append(path)
+        if path.endswith("/claim"):
+            claim = {
+                "lease": "L" * 32,
+                "lease_seconds": 1.2,
+                "kind": "train",
+                "job": job | {"training": training},
+            }
+            return httpx.Response(200, json=claim)
+        if path.endswith("/training-set"):
+            return httpx.Response(200, json={"files": [{"name": n, "bytes": 3} for n in files]})
+        if "/training-set/" in path:
+            time.sleep(0.3)  # a slow link
+            return httpx.Response(200, content=path.rsplit("/", 1)[1].encode())
+        if path.endswith("/heartbeat"):
+            return httpx.Response(200, json={"cancel": False, "expires_at": 0})
+        return httpx.Response(200, json={})
+
+    class Executor:
+        def __init__(self) -> None:
+            self.settings = Settings(data_dir=tmp_path / "worker")
+            self.seen: dict[str, bytes] = {}
+
+        def run(self, job: Any, *, on_progress: Any, cancel: Any) -> JobResults:
+            folder = Path(job.training.images)
+            self.seen = {p.name: p.read_bytes() for p in folder.iterdir()}
+            return JobResults()
+
+    executor = Executor()
+    client = WorkerClient("http://server:7860", TOKEN, transport=httpx.MockTransport(answer))
+    worker = RemoteWorker(client, executor, "box", say=lambda _: None)  # type: ignore[arg-type]
+    assert worker.run(max_jobs=1) == 1
+    assert executor.seen == {name: name.encode() for name in files}
+    fetching = calls[calls.index(f"/api/workers/leases/{'L' * 32}/training-set") : -1]
+    assert any(path.endswith("/heartbeat") for path in fetching[:4]), calls  # before the last download
+    assert calls[-1].endswith("/complete")
+    assert not (tmp_path / "worker" / "training-sets" / "remote-j1").exists()  # nothing kept

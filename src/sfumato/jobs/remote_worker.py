@@ -247,9 +247,10 @@ class RemoteWorker:
             reason = f"This worker could not read the job ({error.error_count()} problems); is it the same version?"
             self._report(f"{path}/fail", {"reason": reason, "kind": "internal"})
             return
+        every = max(0.5, float(claim.get("lease_seconds") or 30.0) / 3)
         if job.training is not None:
             try:
-                job = self._fetch_training_set(job, path)
+                job = self._fetch_training_set(job, path, every)
             except LeaseLost as lost:
                 self.say(f"Job {job.id} was given to another worker ({lost.message}); dropped here.")
                 return
@@ -258,7 +259,6 @@ class RemoteWorker:
                 return
         self.say(f"Running job {job.id} ({kind}, attempt {job.attempts}).")
         token = CancelToken()
-        every = max(0.5, float(claim.get("lease_seconds") or 30.0) / 3)
         with _Reporter(self.client, lease, every, token) as reporter:
             outcome: tuple[str, Any]
             try:
@@ -293,7 +293,7 @@ class RemoteWorker:
         if self._report(f"{path}/{what}", body):
             self.say(f"Job {job.id}: {what}.")
 
-    def _fetch_training_set(self, job: Job, lease_path: str) -> Job:
+    def _fetch_training_set(self, job: Job, lease_path: str, beat_every: float) -> Job:
         """The training pictures, from the server into this machine's data folder (one folder a job,
         so a worker that runs the same job again resumes from its own checkpoints)."""
         assert job.training is not None
@@ -301,7 +301,11 @@ class RemoteWorker:
         listing = self.client.get(f"{lease_path}/training-set")
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
+        last_beat = time.monotonic()
         for item in listing["files"]:
+            if time.monotonic() - last_beat >= beat_every:  # a large set on a slow link keeps its lease
+                self.client.post(f"{lease_path}/heartbeat")
+                last_beat = time.monotonic()
             name = str(item["name"])
             if Path(name).name != name or name.startswith("."):
                 raise SfumatoError(
