@@ -3,6 +3,7 @@ import os
 # Widgets render offscreen: no display is needed, in CI or here.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import gc
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,18 @@ import pytest
 from studio_fakes import StudioFakeRun
 
 from sfumato.core.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def qt_garbage_goes_on_the_main_thread(qapp: Any) -> Iterator[None]:
+    """Windows and dialogs a test leaves are deleted and collected here, on the GUI thread. Left to the
+    garbage collector, they can be collected later on an engine thread of another test, and Qt objects
+    deleted off the GUI thread crash the process (seen: a segfault "Garbage-collecting" in a model load)."""
+    yield
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
 
 
 @pytest.fixture

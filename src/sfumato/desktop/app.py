@@ -43,6 +43,9 @@ def build_window(settings: Settings, run: RunFunction | None = None, train: Trai
         run = runner_run_function(settings)
     bridge = JobsBridge(studio_queue(settings, run, train=train), studio.jobs)
     window = StudioWindow(settings, bridge, studio)
+    bridge.setParent(
+        window
+    )  # deleted with the window, on the GUI thread, never by a garbage collection elsewhere
     window.engine = run
     bridge.start()
     return window
