@@ -76,3 +76,30 @@ def test_a_model_folder_added_in_settings_lists_its_checkpoints(
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: str(comfy))
     dialog.add_folder.click()
     assert [dialog.model.itemText(i) for i in range(dialog.model.count())] == [BUILT_IN, "dreamy"]
+
+
+def test_precision_vram_mode_and_compiling_are_chosen_in_settings_and_run_at_the_next_start(
+    qtbot: Any, fake_run: Any
+) -> None:
+    from sfumato.desktop.app import build_window
+
+    settings = Settings()
+    dialog = SettingsDialog(settings, Studio(settings.outputs))
+    qtbot.addWidget(dialog)
+    assert (dialog.precision.currentData(), dialog.vram_mode.currentData()) == ("auto", "normal")
+    assert not dialog.compile_unet.isChecked()
+    dialog.precision.setCurrentIndex(dialog.precision.findData("bf16"))
+    dialog.vram_mode.setCurrentIndex(dialog.vram_mode.findData("lowvram"))
+    dialog.compile_unet.setChecked(True)
+    dialog.accept()
+    window = build_window(Settings(), run=fake_run)
+    qtbot.addWidget(window)
+    try:
+        started = window.settings
+        assert (started.precision, started.vram_mode, started.compile_unet) == ("bf16", "lowvram", True)
+    finally:
+        window.bridge.stop()
+    again = SettingsDialog(started, Studio(started.outputs))
+    qtbot.addWidget(again)
+    assert (again.precision.currentData(), again.vram_mode.currentData()) == ("bf16", "lowvram")
+    assert again.compile_unet.isChecked()

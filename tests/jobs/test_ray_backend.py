@@ -81,3 +81,62 @@ def test_jobs_spread_over_ray_actors_and_survive_a_killed_one(
     assert archive.count() == 5
     assert len(list(settings.outputs.glob("**/*.png"))) == 5
     assert sorted(r.seed or 0 for r in archive.list(limit=10)) == [0, 1, 2, 3, 99]
+
+
+def test_a_training_runs_on_a_ray_actor_and_its_file_lands_in_the_server_library(tmp_path: Path) -> None:
+    """The actor is sent the pictures and sends back the file: the same file as a training here with
+    the same seed, in the server's library, with loss and samples on the way."""
+    import torch
+    from safetensors import safe_open
+
+    from sfumato.core.training_request import TrainingRequest
+    from sfumato.jobs.training import run_training
+    from sfumato.prompts.networks import LibraryResolver
+    from sfumato.training.world_examples import concept_examples
+
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    for index, example in enumerate(concept_examples(5, colour="pink", name="sfpink")):
+        example.image.convert("RGB").save(pictures / f"{index:04d}.png")
+        (pictures / f"{index:04d}.txt").write_text(example.caption, "utf-8")
+    fields = {"kind": "embedding", "name": "sfpink", "init_text": "red", "steps": 6, "batch": 2, "seed": 5}
+    training = TrainingRequest.model_validate({**fields, "images": str(pictures), "sample_every": 3})
+    settings = Settings(data_dir=tmp_path / "server", ray_workers=1)
+    # one thread on both sides: with more, CPU sums may come out in another order from run to run
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}},
+    )
+    queue = JobQueue(SqliteJobStore(settings.data_dir / "jobs.sqlite"))
+    pool = add_workers(queue, settings, "auto", poll_seconds=0.05)
+    assert pool is not None
+    events: list[JobEvent] = []
+    queue.bus.subscribe(events.append)
+    queue.start()
+    try:
+        job_id = queue.submit_training(training).id
+        _wait(lambda: queue.get(job_id).state.done)
+    finally:
+        queue.stop()
+        pool.close()
+        ray.shutdown()
+    job = queue.get(job_id)
+    assert job.state is JobState.finished and job.worker_id == "ray-0", job.error
+    there = LibraryResolver(settings)("embedding", "sfpink")
+    assert there is not None and job.output == str(there)
+    progress = [e for e in events if isinstance(e, JobProgress) and e.job_id == job_id]
+    assert progress and all(e.loss is not None and e.loss > 0 for e in progress)
+    assert any(e.preview is not None for e in progress)  # the samples, as previews
+    assert not (settings.data_dir / "training-sets" / "ray-embedding-sfpink").exists()
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        here = run_training(Settings(data_dir=tmp_path / "here"), training).path
+    finally:
+        torch.set_num_threads(threads)
+    with safe_open(str(there), "pt") as a, safe_open(str(here), "pt") as b:
+        assert a.metadata() == b.metadata()
+        assert torch.equal(a.get_tensor("string_to_param.*"), b.get_tensor("string_to_param.*"))

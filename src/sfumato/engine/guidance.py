@@ -98,7 +98,7 @@ class GuidedUNet:
                 negative_rows = tuple(row < negatives for row in batch.rows)
                 added = {"text_embeds": batch.pooled, "time_ids": self._sdxl_time_ids(negative_rows)}
             with torch.no_grad():
-                out = unet(
+                out = (self.components.fast_unet or unet)(
                     repeated,
                     t,
                     encoder_hidden_states=batch.hidden,

@@ -41,7 +41,8 @@ def add_workers(
 ) -> RayPool | None:
     """Adds the workers ``spec`` asks for to ``queue``; returns the Ray pool when there is one, to close.
 
-    Training jobs run through ``train`` in this process, also beside Ray actors (they render only)."""
+    ``run`` and ``train`` replace the default run functions: this process's runner and trainer, or on
+    Ray, calls on the actors (each actor renders and trains)."""
     spec = check_workers(spec)
     if spec == "remote":
         return None
@@ -50,6 +51,10 @@ def add_workers(
             from sfumato.jobs.local import runner_run_function
 
             run = runner_run_function(settings)
+        if int(spec) and train is None:
+            from sfumato.jobs.run_job import training_run_function
+
+            train = training_run_function(settings)
         for index in range(int(spec)):
             assert run is not None
             queue.add_worker(
@@ -59,6 +64,10 @@ def add_workers(
     from sfumato.jobs.ray_backend import RayPool
 
     pool = RayPool(settings, address=None if spec == "auto" else spec, count=settings.ray_workers)
-    for index, ray_run in enumerate(pool.run_functions()):
-        queue.add_worker(ray_run, worker_id=f"ray-{index}", poll_seconds=poll_seconds, train=train)
+    for index, (ray_run, ray_train) in enumerate(
+        zip(pool.run_functions(), pool.train_functions(), strict=True)
+    ):
+        queue.add_worker(
+            ray_run, worker_id=f"ray-{index}", poll_seconds=poll_seconds, train=train or ray_train
+        )
     return pool

@@ -185,21 +185,13 @@ class RemoteLeases:
 
     def training_files(self, lease_id: str) -> dict[str, Path]:
         """The pictures and caption files of a leased training job's set, by file name."""
-        from sfumato.training.dataset import PICTURE_SUFFIXES
+        from sfumato.jobs.training import training_set_files
 
         with self._lock:
             _, job = self._held(lease_id)
         if job.training is None:
             raise InvalidRequest("This job is not a training: it has no training pictures.")
-        folder = Path(job.training.images).expanduser()
-        if not folder.is_dir():
-            raise InvalidRequest(f"The training pictures' folder {folder.name!r} is gone from the server.")
-        wanted = (*PICTURE_SUFFIXES, ".txt")
-        return {
-            path.name: path
-            for path in sorted(folder.iterdir())
-            if path.suffix.lower() in wanted and path.is_file() and not path.is_symlink()
-        }
+        return training_set_files(Path(job.training.images).expanduser())
 
     def _install(self, job: Job, results: JobResults) -> Path:
         from sfumato.jobs.training import install_trained_file

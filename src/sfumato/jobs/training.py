@@ -38,6 +38,21 @@ def run_folder(settings: Settings, request: TrainingRequest) -> Path:
     return settings.data_dir / "training" / f"{request.kind}-{request.name}"
 
 
+def training_set_files(folder: Path) -> dict[str, Path]:
+    """A training set's pictures and caption files, by file name: what a worker elsewhere is sent
+    (no folders, links or other files)."""
+    from sfumato.training.dataset import PICTURE_SUFFIXES
+
+    if not folder.is_dir():
+        raise InvalidRequest(f"The training pictures' folder {folder.name!r} is gone from the server.")
+    wanted = (*PICTURE_SUFFIXES, ".txt")
+    return {
+        path.name: path
+        for path in sorted(folder.iterdir())
+        if path.suffix.lower() in wanted and path.is_file() and not path.is_symlink()
+    }
+
+
 def library_folder(settings: Settings, kind: str) -> Path:
     """Where a new embedding or LoRA goes: the first model folder's embeddings/Lora folder (an A1111,
     ComfyUI or Stability Matrix tree's), else ``<data_dir>/models/<embeddings|Lora>``, which is then
@@ -247,7 +262,8 @@ def run_training(
     if components is None:
         from sfumato.models.loading import load_model
 
-        components = load_model(settings, request.model)
+        # no compiled UNet: a training changes weights, and its few samples would not repay the compile
+        components = load_model(settings.model_copy(update={"compile_unet": False}), request.model)
     prepared = prepare(settings, request, components)
     for note in prepared.notes:
         say(note)

@@ -35,6 +35,8 @@ class Components:
     execution_device: torch.device | None = None
     # A TAESD decoder (diffusers' AutoencoderTiny) for live previews, from the user's files (models/preview_decoder.py).
     preview_decoder: Any = None
+    # The UNet compiled with frozen weights for the sampling loop (``compile_unet``, models/compiled_unet.py).
+    fast_unet: Any = None
 
     @property
     def is_sdxl(self) -> bool:

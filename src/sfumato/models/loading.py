@@ -108,6 +108,10 @@ def load_model(
             prediction=prediction,
         )
         apply_vram_mode(components, settings.vram_mode, target)
+        if settings.compile_unet:
+            from sfumato.models.compiled_unet import compile_unet
+
+            compile_unet(components)
         components.notes.extend(precision_notes)
         preview_file = find_preview_decoder(settings, sdxl=components.is_sdxl)
         if preview_file is None and path == demo_model_folder():
@@ -139,6 +143,7 @@ def load_model(
         str(want),
         prediction or "",
         settings.vram_mode,
+        settings.compile_unet,
     )
     return cache.get(key, load, estimate=_estimate_bytes(path, want))
 

@@ -283,6 +283,7 @@ def applied_loras(components: Components, loras: Sequence[LoraSpec]) -> Iterator
 
     originals: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     applied: list[AppliedLora] = []
+    fast_unet = components.fast_unet
     try:
         with torch.no_grad():
             for spec in loras:
@@ -293,12 +294,15 @@ def applied_loras(components: Components, loras: Sequence[LoraSpec]) -> Iterator
                     scale = spec.unet_weight if target == "unet" else spec.text_encoder_weight
                     if scale == 0:
                         continue
+                    if target == "unet":  # a compiled UNet's frozen weights would not see the LoRA
+                        components.fast_unet = None
                     if id(weight) not in originals:
                         originals[id(weight)] = (weight, weight.detach().clone())
                     weight.add_((delta * scale).to(device=weight.device, dtype=weight.dtype))
                 applied.append(AppliedLora(spec, lora_hash(spec.path), len(deltas), notes))
         yield applied
     finally:
+        components.fast_unet = fast_unet
         with torch.no_grad():
             for weight, original in originals.values():
                 weight.copy_(original)

@@ -80,10 +80,6 @@ def create_app(
             from sfumato.jobs.local import runner_run_function
 
             run = runner_run_function(settings)
-        if train is None:
-            from sfumato.jobs.run_job import training_run_function
-
-            train = training_run_function(settings)
         pool = add_workers(queue, settings, spec, run, poll_seconds, train=train)
     context = ServerContext(settings, config, queue, catalog or default_catalog(settings))
     leases = RemoteLeases(queue, settings, lease_seconds)

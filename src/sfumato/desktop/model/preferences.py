@@ -1,6 +1,7 @@
 """The studio's own choices, kept in ``<data_dir>/studio.json``: the model, the output folder, the
-device, a remote server, the NSFW filter and the name blocklists, applied over the settings at
-start (the model and the safety choices also at once)."""
+device and how the model runs on it (precision, VRAM mode, compiled UNet), a remote server, the NSFW
+filter and the name blocklists, applied over the settings at start (the model and the safety choices
+also at once)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ class Preferences(BaseModel):
     model: str | None = None  # a checkpoint's name as the model library lists it; None = built-in
     output_dir: Path | None = None
     device: str | None = None
+    precision: Literal["auto", "fp32", "fp16", "bf16"] | None = None  # None = the settings' own
+    vram_mode: Literal["normal", "medvram", "lowvram"] | None = None
+    compile_unet: bool | None = None
     frame_side: int | None = None
     remote_url: str | None = None  # another machine's `sfumato serve`; None = the engine in this process
     remote_token: str | None = None
@@ -56,6 +60,9 @@ def apply_preferences(settings: Settings, preferences: Preferences) -> Settings:
         changes["output_dir"] = preferences.output_dir
     if preferences.device:
         changes["device"] = preferences.device
+    for name in ("precision", "vram_mode", "compile_unet"):
+        if getattr(preferences, name) is not None:
+            changes[name] = getattr(preferences, name)
     if preferences.nsfw_filter is not None:
         changes["nsfw_filter"] = preferences.nsfw_filter
     if preferences.blocklists is not None:

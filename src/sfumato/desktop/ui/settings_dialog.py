@@ -1,5 +1,6 @@
-"""Settings: the model (names with AutoV2 hashes), the output folder, the device, a remote server, the
-NSFW filter and the name blocklists."""
+"""Settings: the model (names with AutoV2 hashes), the output folder, the device and how the model
+runs on it (precision, low-VRAM mode, compiled UNet), a remote server, the NSFW filter and the name
+blocklists."""
 
 from __future__ import annotations
 
@@ -29,6 +30,17 @@ from sfumato.desktop.model.studio import Studio
 BUILT_IN = "Built-in demo model (96×96 shapes)"
 BUILTIN_NAME = "sfumato-demo"  # models/loading.py's BUILTIN_MODEL, without importing the loader
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = (
+    ("auto", "Automatic: fp16 on a GPU, fp32 on the CPU"),
+    ("fp32", "fp32: the reference pictures"),
+    ("bf16", "bf16: faster on CPUs with AVX-512-BF16 or AMX, pictures within a few levels"),
+    ("fp16", "fp16 (GPUs)"),
+)
+VRAM_MODES = (
+    ("normal", "Normal: the whole model on the GPU"),
+    ("medvram", "medvram: each part moves to the GPU while it runs"),
+    ("lowvram", "lowvram: layer by layer (least VRAM, much slower)"),
+)
 NSFW_CHOICES = (
     ("off", "Off: keep every picture"),
     ("blur", "Blur pictures the NSFW check flags"),
@@ -62,6 +74,16 @@ class SettingsDialog(QDialog):
         self.device = QComboBox()
         self.device.addItems(list(DEVICES))
         self.device.setCurrentText(settings.device if settings.device in DEVICES else "auto")
+        self.precision = _choices(PRECISIONS, settings.precision)
+        self.vram_mode = _choices(VRAM_MODES, settings.vram_mode)
+        self.vram_mode.setToolTip(
+            "For GPUs with little VRAM (A1111's --medvram / --lowvram); pictures stay the same"
+        )
+        self.compile_unet = QCheckBox("Compile the UNet (about a minute per picture size, then faster steps)")
+        self.compile_unet.setChecked(settings.compile_unet)
+        self.compile_unet.setToolTip(
+            "torch.compile with frozen weights: bf16 CPU steps about 1.13x faster (docs/performance.md)"
+        )
         self.remote_url = QLineEdit(self.preferences.remote_url or "")
         self.remote_url.setPlaceholderText("empty: this computer; else e.g. http://gpu-box:7860")
         self.remote_token = QLineEdit(self.preferences.remote_token or "")
@@ -88,7 +110,7 @@ class SettingsDialog(QDialog):
         self.remove_blocklist = QPushButton("Remove")
         self.remove_blocklist.clicked.connect(self._remove_blocklist)
         self.note = QLabel(
-            "The output folder, device and server take effect at the next start; the model, the NSFW "
+            "The output folder, device, precision, VRAM mode, compiling and server take effect at the next start; the model, the NSFW "
             "filter and the blocklists at once."
         )
         self.note.setWordWrap(True)
@@ -108,6 +130,9 @@ class SettingsDialog(QDialog):
         form.addRow("Model", model_row)
         form.addRow("Output folder", output_row)
         form.addRow("Device", self.device)
+        form.addRow("Precision", self.precision)
+        form.addRow("VRAM mode", self.vram_mode)
+        form.addRow("", self.compile_unet)
         form.addRow("Remote server", self.remote_url)
         form.addRow("Server token", self.remote_token)
         form.addRow("NSFW filter", self.nsfw)
@@ -204,6 +229,9 @@ class SettingsDialog(QDialog):
             model=name,
             output_dir=output,
             device=self.device.currentText(),
+            precision=self.precision.currentData(),
+            vram_mode=self.vram_mode.currentData(),
+            compile_unet=self.compile_unet.isChecked(),
             frame_side=side,
             remote_url=self.remote_url.text().strip() or None,
             remote_token=self.remote_token.text().strip() or None,
@@ -213,3 +241,11 @@ class SettingsDialog(QDialog):
         )
         save_preferences(self.settings, preferences)
         super().accept()
+
+
+def _choices(choices: tuple[tuple[str, str], ...], current: str) -> QComboBox:
+    box = QComboBox()
+    for value, words in choices:
+        box.addItem(words, value)
+    box.setCurrentIndex([value for value, _ in choices].index(current))
+    return box
