@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from test_cpu_precision import MAX_LEVELS, MEAN_LEVELS
 
+from lora_files import write_lora
 from sfumato.core.request import GenerationRequest
 from sfumato.core.settings import Settings
 from sfumato.demo import judge
@@ -60,21 +61,6 @@ def _pixels(components: Components, prompt: str, seed: int, folder: Path | None 
     return np.asarray(_draw(components, prompt, seed, folder), dtype=np.int16)
 
 
-def _write_lora(components: Components, path: Path) -> None:
-    from safetensors.torch import save_file
-
-    generator = torch.Generator().manual_seed(11)
-    tensors: dict[str, torch.Tensor] = {}
-    for name, module in components.unet.named_modules():
-        if name.endswith(("attn2.to_k", "attn2.to_v")):
-            out_features, in_features = module.weight.shape
-            key = "lora_unet_" + name.replace(".", "_")
-            tensors[f"{key}.lora_down.weight"] = torch.randn(4, in_features, generator=generator)
-            tensors[f"{key}.lora_up.weight"] = torch.randn(out_features, 4, generator=generator)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata={"ss_network_module": "networks.lora"})
-
-
 def test_the_compiled_unet_draws_the_plain_picture_and_a_lora_still_counts(
     plain: Components, compiled: Components, tmp_path: Path
 ) -> None:
@@ -91,7 +77,7 @@ def test_the_compiled_unet_draws_the_plain_picture_and_a_lora_still_counts(
         assert judge.judge(exact).as_scene() == judge.judge(fast).as_scene()
     assert compiled.fast_unet.unet.failed is None and compiled.notes == plain.notes
 
-    _write_lora(plain, tmp_path / "Lora" / "style.safetensors")
+    write_lora(plain, tmp_path / "Lora" / "style.safetensors", scale=1.0)
     prompt = "a red circle in the center on a white background <lora:style:1>"
     before = compiled.fast_unet.calls
     with_lora = _pixels(compiled, prompt, 1, tmp_path)

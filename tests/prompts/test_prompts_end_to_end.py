@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
+from lora_files import write_lora
 from sfumato.archive.infotext import parse_infotext, request_from_infotext
 from sfumato.archive.metadata import read_metadata, request_from_image
 from sfumato.core.errors import ModelNotFound
@@ -22,20 +23,6 @@ from sfumato.models.embeddings import file_sha256
 from sfumato.models.lora import lora_hash
 
 PROMPT = "a (red:1.2) shapey circle, [blue:green:0.5] <lora:sub/style:0.7>"
-
-
-def write_lora(components: Components, path: Path) -> Path:
-    generator = torch.Generator().manual_seed(11)
-    tensors: dict[str, torch.Tensor] = {}
-    for name, module in components.unet.named_modules():
-        if name.endswith(("attn2.to_k", "attn2.to_v")):
-            out_features, in_features = module.weight.shape
-            key = "lora_unet_" + name.replace(".", "_")
-            tensors[f"{key}.lora_down.weight"] = torch.randn(4, in_features, generator=generator) * 0.5
-            tensors[f"{key}.lora_up.weight"] = torch.randn(out_features, 4, generator=generator) * 0.5
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata={"ss_network_module": "networks.lora"})
-    return path
 
 
 @pytest.fixture
