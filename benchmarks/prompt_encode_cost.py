@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import sfumato  # noqa: F401  (sets the offline flags before Hugging Face imports)
@@ -21,17 +19,8 @@ PROMPT = "a photograph of an astronaut riding a horse, detailed, sharp focus"
 NEGATIVE = "blurry, low quality"
 
 
-def fastest(run: Callable[[], object], repeats: int) -> float:
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def share(name: str, components: object, size: int, steps: int, repeats: int) -> None:
+    from preview_cost import fastest  # pyright: ignore[reportMissingImports]
     from sfumato.core.request import GenerationRequest
     from sfumato.engine.generate import generate
     from sfumato.prompts.encoder import encode_prompt
