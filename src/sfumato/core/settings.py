@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
     compile_unet: bool = Field(
         default=False,
-        description="torch.compile the UNet with frozen weights: bf16 CPU steps ~1.13x faster after about "
+        description="torch.compile the UNet with frozen weights: bf16 CPU steps ~1.18x faster after about "
         "a minute of compiling per picture size (docs/performance.md).",
     )
     vram_mode: Literal["normal", "medvram", "lowvram"] = Field(

@@ -1,8 +1,8 @@
 """``compile_unet = true``: the sampling loop's UNet through ``torch.compile`` (inductor, frozen weights).
 
 Measured on the project's CPUs (docs/performance.md, ``benchmarks/cpu_speed.py --compile``): an SD1.5
-512² bf16 step 1.13x faster once compiled, after a one-off compile of about a minute for each picture
-size and batch in each process. Freezing is what makes it faster: it lets oneDNN prepack the weights
+512² bf16 step 1.18x faster once compiled (5.75 s against 6.78 s), after a one-off compile of about a
+minute for each picture size and batch in each process. Freezing is what makes it faster: it lets oneDNN prepack the weights
 (compiled without it, steps were no faster). Frozen weights are a snapshot, so a LoRA that patches the
 UNet runs the plain UNet (models/lora.py), trainings never use the compiled one, and it holds a second
 copy of the UNet's weights. Where the compile fails (no C++ compiler, an unsupported device), the plain
