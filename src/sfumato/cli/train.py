@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from sfumato.cli.console import print_json
+from sfumato.training.demo_pink import DECODER_STEPS as PINK_DECODER_STEPS
+from sfumato.training.demo_pink import STEPS as PINK_STEPS
 from sfumato.training.demo_recipe import DECODER_STEPS, POOL_SIZE, UNET_STEPS, VAE_STEPS
 from sfumato.training.upscaler_recipe import STEPS as UPSCALER_STEPS
 
@@ -66,6 +68,31 @@ def train_demo_command(
         print_json({"run": str(out)})
         return
     typer.echo(f"Trained. Export it with: sfumato train export {out} <folder>")
+
+
+@train_app.command("demo-pink")
+def train_demo_pink_command(
+    model: Annotated[Path, typer.Argument(help="An exported demo model folder (`sfumato train export`).")],
+    run: Annotated[Path, typer.Option(help="Checkpoints and log. Run again to resume.")] = Path(
+        "runs/demo-pink"
+    ),
+    to: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the result; default: replace MODEL once it is written."),
+    ] = None,
+    steps: Annotated[int, typer.Option(help="Fine-tuning steps of the UNet.")] = PINK_STEPS,
+    decoder_steps: Annotated[
+        int, typer.Option(help="Fine-tuning steps of the VAE decoder.")
+    ] = PINK_DECODER_STEPS,
+    seed: Annotated[int, typer.Option(help="Seed for data and noise.")] = 0,
+) -> None:
+    """The demo model's last stage: its UNet learns pink from pictures captioned "rosa", never "pink".
+
+    What a textual inversion needs to find pink from pictures. Not yet applied to the shipped model.
+    """
+    from sfumato.training.demo_pink import teach_pink
+
+    typer.echo(f"Wrote {teach_pink(model, run, to, steps=steps, seed=seed, decoder_steps=decoder_steps)}")
 
 
 @train_app.command("export")
