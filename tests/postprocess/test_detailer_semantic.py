@@ -129,22 +129,23 @@ def test_the_anatomy_gate_rerenders_a_picture_with_two_objects_for_one(tmp_path:
     from sfumato.jobs.runner import run_request
 
     settings = Settings(output_dir=tmp_path / "out")
-    plain = GenerationRequest(prompt="a red circle", seed=14, steps=15)
-    # Seed 14 draws two red circles for "a red circle" (found by a search of seeds 0-39).
+    plain = GenerationRequest(prompt="a red circle", seed=4, steps=15)
+    # Seed 4 draws two red circles for "a red circle" (found by a search of seeds 0-39: 4, 16, 21, 22,
+    # 26 and 27 do).
     [ungated] = run_request(settings, plain).pictures
     assert len(judge.judge(ungated.item.image).objects) == 2
     gate = AnatomyGate(threshold=0.5, budget=3, keep_rejected="rejected")
     output = run_request(settings, plain.model_copy(update={"anatomy_gate": gate}))
     [kept] = output.pictures
     assert len(judge.judge(kept.item.image).objects) == 1
-    assert kept.item.recipe.seed != 14
+    assert kept.item.recipe.seed != 4
     assert any(
-        n.startswith("Anatomy gate: set aside seed 14 (2 objects where the prompt asks for 1")
+        n.startswith("Anatomy gate: set aside seed 4 (2 objects where the prompt asks for 1")
         for n in output.notes
     )
-    # Measured: seeds 14 and 100017 set aside (two circles each), seed 200020 kept (re-render 2 of 3).
+    # Measured: seed 4 set aside (two circles), seed 100007 kept (re-render 1 of 3).
     set_aside = sorted(p.name for p in (tmp_path / "out" / "rejected").iterdir())
-    assert set_aside[0].startswith("00001-14-") and 1 <= len(set_aside) <= gate.budget
+    assert set_aside[0].startswith("00001-4-") and 1 <= len(set_aside) <= gate.budget
     # The kept picture's recipe reproduces it (the gate passes it at once).
     [again] = run_request(settings, kept.item.recipe).pictures
     assert np.array_equal(np.asarray(again.item.image), np.asarray(kept.item.image))

@@ -61,7 +61,7 @@ def test_sfumatos_api_runs_the_anatomy_gate_and_the_detailer_on_the_demo_model(t
     app = create_app(settings, poll_seconds=0.05)
     request = {
         "prompt": "a red circle",
-        "seed": 14,
+        "seed": 4,
         "steps": 15,
         "anatomy_gate": {"budget": 3},
         "postprocess": [{"kind": "detail", "target": "face", "denoising_strength": 0.3}],
@@ -77,11 +77,11 @@ def test_sfumatos_api_runs_the_anatomy_gate_and_the_detailer_on_the_demo_model(t
         job = _finished(client, submitted.json()["id"])
         assert job["state"] == "finished", job
     parameters = job["images"][0]["infotext"]
-    # Measured: seeds 14 and 100017 set aside, seed 200020 passed.
-    assert "Anatomy gate: seed 14 set aside; 2 re-renders; passed" in parameters
+    # Measured: seed 4 set aside, seed 100007 passed.
+    assert "Anatomy gate: seed 4 set aside; 1 re-render; passed" in parameters
     assert "ADetailer model: face (auto)" in parameters
     recipe = job["images"][0]["recipe"]
-    assert recipe["seed"] != 14 and recipe["postprocess"][0]["kind"] == "detail"
+    assert recipe["seed"] != 4 and recipe["postprocess"][0]["kind"] == "detail"
 
 
 def test_sfumatos_api_restores_the_faces_of_a_picture(tmp_path: Path) -> None:

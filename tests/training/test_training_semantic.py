@@ -1,17 +1,12 @@
-"""Teaching the demo model its held-out colour, pink, through the CLI as a user would: 8 captioned
-pictures in a folder, `sfumato train embedding|lora`, then `sfumato generate` over 6 seeds, read by
-the judge. The LoRA's test takes about 10 s; the textual inversion's (about 20 s) is marked slow.
+"""Teaching the demo model a word for pink through the CLI as a user would: 8 captioned pictures in a
+folder, `sfumato train embedding|lora`, then `sfumato generate` over 6 seeds, read by the judge.
+The textual inversion's test takes about 40 s, the LoRA's about 10 s.
 
-What the demo model can learn here, measured (see the numbers in each test): its UNet never drew
-pink, and a textual inversion can only steer it to colours it can draw — the embedding turns the
-orange/red "unknown word" objects purple-pink (the judge read pink in 1 of 6 seeds, purple in the
-rest), so the test checks the colour moves towards pink, not that it is pink. Why no recipe reaches
-the issue's 4 of 6 here: the demo UNet picks one palette colour and never blends two. Embeddings
-interpolated between "white" and "red" draw white up to a mix of 0.48 and red from 0.52, nothing
-between. Across 20 recipes (1 to 4 vectors; init purple, white, "red white"; lr 0.05 to 0.2;
-150 to 450 steps; high-noise-only and CFG-guided losses) the best read pink in 2 of 6, and those
-objects were beige. A LoRA changes the
-UNet, and one of 60 steps (about 10 s) makes the judge read pink in every seed.
+The demo model draws pink but has no word for it (see its MODEL_CARD: the word "pink" is in no caption,
+and a later stage showed the UNet pink objects under the word "rosa"). Neither test's word is one the
+model knows: "sfpink" and "pinkish" draw orange, red or another palette colour without what was taught.
+On the model before that stage, which had never drawn pink, no textual inversion could reach it (20
+recipes read pink in at most 2 of 6 seeds): an embedding steers a frozen model only to what it draws.
 """
 
 from __future__ import annotations
@@ -35,7 +30,7 @@ pytestmark = pytest.mark.skipif(
 runner = CliRunner()
 SEEDS = 6
 TRAIN = ["train"]
-TI = ["--steps", "150", "--lr", "0.05", "--json"]
+TI = ["--steps", "300", "--lr", "0.1", "--json"]
 LORA = ["--rank", "4", "--steps", "60", "--lr", "0.01", "--json"]
 PINK = np.array(world.ALL_COLOURS["pink"], dtype=np.float32)
 
@@ -96,8 +91,7 @@ def _colours(pictures: list[Image.Image]) -> list[list[str]]:
     return [[o.colour for o in judge.judge(p).objects] for p in pictures]
 
 
-@pytest.mark.slow
-def test_a_textual_inversion_trained_by_the_cli_draws_towards_pink(home: Path) -> None:
+def test_a_textual_inversion_trained_by_the_cli_draws_pink_and_only_with_it(home: Path) -> None:
     folder = _pictures(home / "pink-ti", "sfpink")
     trained = runner.invoke(
         app,
@@ -112,10 +106,11 @@ def test_a_textual_inversion_trained_by_the_cli_draws_towards_pink(home: Path) -
     without = _generate(home_without, prompt)
     near, far = [_distance_to_pink(p) for p in taught], [_distance_to_pink(p) for p in without]
     print("embedding", _colours(taught), near, "without", _colours(without), far)
-    # Measured: object colour 72/153/150/153/156/155 from pink with the embedding (judge: pink once,
-    # purple five times), 173-187 without (orange/red, one purple).
-    assert sum(n < f - 20 for n, f in zip(near, far, strict=True)) >= 4, (near, far)
+    # Measured: the judge read pink in 6 of 6 seeds with the embedding, none without (orange in 6).
+    # 150 steps at lr 0.05 read pink in 2 of 6.
+    assert sum("pink" in c for c in _colours(taught)) >= 4, _colours(taught)
     assert not any("pink" in c for c in _colours(without))
+    assert sum(n < f - 20 for n, f in zip(near, far, strict=True)) >= 4, (near, far)
 
 
 def test_a_lora_trained_by_the_cli_draws_pink_and_only_with_it(home: Path) -> None:

@@ -88,7 +88,7 @@ def train_demo_pink_command(
 ) -> None:
     """The demo model's last stage: its UNet learns pink from pictures captioned "rosa", never "pink".
 
-    What a textual inversion needs to find pink from pictures. Not yet applied to the shipped model.
+    What a textual inversion needs to find pink from pictures; the shipped model went through it.
     """
     from sfumato.training.demo_pink import teach_pink
 

@@ -4,8 +4,9 @@ Everything here is deterministic: a scene renders to the same pixels at a given 
 generator gives the same scenes and captions. Geometry is in units of the image width, so a scene
 renders at any size (the demo model's native size is 96x96).
 
-Kept out of the training data entirely, for textual inversion and LoRA to teach later:
-the shape ``heart`` (HELD_OUT_SHAPE) and the colour ``pink`` (HELD_OUT_COLOUR).
+Kept out of the main training data: the shape ``heart`` (HELD_OUT_SHAPE), for a LoRA to teach, and
+the colour ``pink`` (HELD_OUT_COLOUR), which the demo model's last stage (``training/demo_pink.py``)
+shows its UNet under the word "rosa" and never under "pink", for a textual inversion to find.
 Separately, one in eight combinations of the known attributes is never trained on
 (``is_held_out_combination``): the prompt-adherence benchmark draws its captions from those.
 """
@@ -203,7 +204,8 @@ def _sample_any(rng: np.random.Generator, shapes: tuple[str, ...], colours: list
 def sample_scene(rng: np.random.Generator, held_out: bool = False, novel: bool = False) -> Scene:
     """A random scene of the training split, or (``held_out``) of the combinations never trained on.
 
-    ``novel`` lets the held-out shape and colour (heart, pink) appear too; training never uses it.
+    ``novel`` lets the held-out shape and colour (heart, pink) appear too; the main training never
+    uses it.
     """
     shapes = ALL_SHAPES if novel else SHAPES
     colours = list(ALL_COLOURS if novel else COLOURS)

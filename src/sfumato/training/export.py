@@ -132,9 +132,12 @@ Shapes {", ".join(world.SHAPES)}; colours {", ".join(world.COLOURS)}; background
 Captions in several phrasings, with attributes left out at random.
 
 **Held out of all training data:** the shape **{world.HELD_OUT_SHAPE}** and the colour
-**{world.HELD_OUT_COLOUR}** (for textual inversion and LoRA to teach), and one in
+**{world.HELD_OUT_COLOUR}**, and one in
 {world.HELD_OUT_FRACTION} combinations of the known attributes (`world.is_held_out_combination`),
-which the prompt-adherence benchmark uses.
+which the prompt-adherence benchmark uses. The shipped model then went through
+`sfumato train demo-pink`, which shows its UNet {world.HELD_OUT_COLOUR} objects captioned "rosa" (never
+"{world.HELD_OUT_COLOUR}"), so that a textual inversion has a colour to find; a LoRA teaches the
+{world.HELD_OUT_SHAPE}.
 
 ## Architecture
 
@@ -160,6 +163,7 @@ command again after an interruption; a finished stage is skipped):
 
     sfumato train demo --out runs/demo --seed {run.get("seed", 0)}
     sfumato train export runs/demo src/sfumato/demo/model
+    sfumato train demo-pink src/sfumato/demo/model --run runs/demo-pink
 
 The step counts are fixed (`sfumato train demo --help` shows them), so the same command makes the same
 model on any machine, up to floating-point differences between CPUs. The decoder stage needs only the

@@ -1,7 +1,7 @@
 """Training pictures of a concept from the demo model's synthetic world (for TI and LoRA on it).
 
-The world can draw the shape and colour the demo model never saw (heart, pink): these examples
-are how an embedding or a LoRA teaches them.
+The world can draw the shape the demo model never saw (heart) and the colour it has no word for
+(pink; it drew it only as "rosa"): these examples are how an embedding or a LoRA teaches them.
 """
 
 from __future__ import annotations
