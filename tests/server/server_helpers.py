@@ -100,3 +100,14 @@ def live_server(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(15)
+
+
+def finished_job(client: Any, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    """The job as ``GET /api/jobs/{id}`` shows it once it has ended (finished, failed or cancelled)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["state"] in ("finished", "failed", "cancelled"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError("the job did not finish")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 from fastapi.testclient import TestClient
-from server_helpers import TinyRun
+from server_helpers import TinyRun, finished_job
 
 from sfumato.core.postprocess import RestoreFacesStep
 from sfumato.core.settings import Settings
@@ -46,16 +44,6 @@ def test_face_restorers_lists_the_families_and_where_a_file_is(tmp_path: Path) -
     ]
 
 
-def _finished(client: TestClient, job_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["state"] in ("finished", "failed", "cancelled"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError("the job did not finish")
-
-
 def test_sfumatos_api_runs_the_anatomy_gate_and_the_detailer_on_the_demo_model(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     app = create_app(settings, poll_seconds=0.05)
@@ -74,7 +62,7 @@ def test_sfumatos_api_runs_the_anatomy_gate_and_the_detailer_on_the_demo_model(t
         assert refused.status_code == 422 and "not accepted over the network" in refused.text
         submitted = client.post("/api/jobs", json={"request": request})
         assert submitted.status_code == 202, submitted.text
-        job = _finished(client, submitted.json()["id"])
+        job = finished_job(client, submitted.json()["id"])
         assert job["state"] == "finished", job
     parameters = job["images"][0]["infotext"]
     # Measured: seed 4 set aside, seed 100007 passed.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from server_helpers import TINY_CATALOG, TinyRun
+from server_helpers import TINY_CATALOG, TinyRun, finished_job
 
 from sfumato.core.images import to_data_uri
 from sfumato.core.settings import Settings
@@ -46,16 +45,6 @@ def _decoded(b64: str) -> Image.Image:
     return Image.open(io.BytesIO(base64.b64decode(b64)))
 
 
-def _finished(client: TestClient, job_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["state"] in ("finished", "failed", "cancelled"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError("the job did not finish")
-
-
 def test_sfumato_api_runs_an_outpaint_job(client: TestClient, tmp_path: Path) -> None:
     request = {
         "prompt": "a red circle",
@@ -66,7 +55,7 @@ def test_sfumato_api_runs_an_outpaint_job(client: TestClient, tmp_path: Path) ->
     }
     submitted = client.post("/api/jobs", json={"request": request})
     assert submitted.status_code == 202, submitted.text
-    job = _finished(client, submitted.json()["id"])
+    job = finished_job(client, submitted.json()["id"])
     assert job["state"] == "finished", job
     assert job["images"][0]["recipe"]["outpaint"]["right"] == 16
     picture = client.get(f"/api/jobs/{job['id']}/images/0")
@@ -155,7 +144,7 @@ def test_fix_crop_job_grows_the_side_the_subject_touches(client: TestClient) -> 
     cut.paste((220, 30, 30), (40, 20, 64, 44))  # a red block cut off by the right edge
     submitted = client.post("/api/fix-crop", json={"image": _b64(cut), "prompt": "a red square", "steps": 2})
     assert submitted.status_code == 202, submitted.text
-    job = _finished(client, submitted.json()["id"])
+    job = finished_job(client, submitted.json()["id"])
     assert job["state"] == "finished", job
     outpaint = job["images"][0]["recipe"]["outpaint"]
     assert outpaint["right"] > 0 and outpaint["top"] == outpaint["bottom"] == outpaint["left"] == 0
@@ -279,7 +268,7 @@ def test_sfumato_api_runs_upscale_and_hires_jobs(
         "/api/jobs", json={"request": {"prompt": "a boat", "steps": 2, "seed": 1, **fields}}
     )
     assert submitted.status_code == 202, submitted.text
-    job = _finished(client, submitted.json()["id"])
+    job = finished_job(client, submitted.json()["id"])
     assert job["state"] == "finished", job
     with Image.open(io.BytesIO(client.get(f"/api/jobs/{job['id']}/images/0").content)) as saved:
         assert saved.size == size

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from server_helpers import TINY_CATALOG, TinyRun
+from server_helpers import TINY_CATALOG, TinyRun, finished_job
 
 from sfumato.core.images import to_data_uri
 from sfumato.core.settings import Settings
@@ -42,16 +41,6 @@ def _b64(image: Image.Image) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def _finished(client: TestClient, job_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["state"] in ("finished", "failed", "cancelled"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError("the job did not finish")
-
-
 def test_sfumato_api_inpaints_a_box_softly(client: TestClient) -> None:
     picture = _picture()
     request = {
@@ -65,7 +54,7 @@ def test_sfumato_api_inpaints_a_box_softly(client: TestClient) -> None:
     }
     submitted = client.post("/api/jobs", json={"request": request})
     assert submitted.status_code == 202, submitted.text
-    job = _finished(client, submitted.json()["id"])
+    job = finished_job(client, submitted.json()["id"])
     assert job["state"] == "finished", job
     recipe = job["images"][0]["recipe"]
     assert recipe["mask_from"]["box"] == [8, 8, 16, 16] and recipe["soft_inpainting"]["mask_influence"] == 1.0

@@ -109,15 +109,20 @@ def _events(app: Any) -> list[JobEvent]:
 def test_a_remote_worker_saves_the_picture_in_the_server_archive(
     server: tuple[str, Any, Settings], models: Path, tmp_path: Path
 ) -> None:
+    from safetensors.torch import save_file
+
     base, app, settings = server
     events = _events(app)
-    job_id = _submit(base, steps=60)
+    (models / "embeddings").mkdir()  # one the tiny model cannot use: the worker's run notes say so
+    save_file({"string_to_param.*": torch.zeros(1, 999)}, models / "embeddings" / "sfwide.safetensors")
+    job_id = _submit(base, prompt="a red circle sfwide", steps=60)
     worker = _worker(base, models, tmp_path / "worker", "box-1", "--jobs", "1")
     out, _ = worker.communicate(timeout=240)
     assert worker.returncode == 0, out.decode()
 
     job = _job(base, job_id)
     assert job["state"] == "finished" and job["worker_id"].startswith("remote:box-1:")
+    assert any(note.startswith("Embedding 'sfwide'") for note in job["notes"]), job["notes"]
     assert len(job["images"]) == 1
     saved = settings.outputs / job["images"][0]["path"]
     assert saved.is_file() and saved.is_relative_to(settings.outputs)

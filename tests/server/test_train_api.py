@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import TinyRun
+from server_helpers import TinyRun, finished_job
 
 from sfumato.core.images import to_data_uri
 from sfumato.core.settings import Settings
@@ -55,6 +55,20 @@ def test_a_training_job_over_the_api(served: tuple[TestClient, Settings]) -> Non
     done = client.get(f"/api/jobs/{job['id']}").json()
     assert done["state"] == "finished", done
     assert done["output"] == str(LibraryResolver(settings)("embedding", "sfpink"))
+
+
+def test_a_training_job_tells_which_captions_the_interrogator_wrote(
+    served: tuple[TestClient, Settings],
+) -> None:
+    client, _ = served
+    pictures = _pictures(3)
+    del pictures[0]["caption"], pictures[2]["caption"]
+    training = {"kind": "embedding", "name": "sfpink-guessed", "init_text": "red", "steps": 1}
+    response = client.post("/api/train", json={"training": training, "pictures": pictures})
+    assert response.status_code == 202, response.text
+    done = finished_job(client, response.json()["id"])
+    assert done["state"] == "finished", done
+    assert any(note.startswith("2 pictures had no caption") for note in done["notes"]), done["notes"]
 
 
 def test_bad_training_requests_are_refused(served: tuple[TestClient, Settings]) -> None:

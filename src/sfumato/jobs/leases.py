@@ -176,7 +176,7 @@ class RemoteLeases:
                     return failed
                 self.queue.store.set_output(job.id, str(output))
             infos = [image.info() for image in save_results(self.settings, results)]
-            job = self.queue.store.complete(lease.job_id, lease.worker_id, infos)
+            job = self.queue.store.complete(lease.job_id, lease.worker_id, infos, results.notes)
             del self._leases[lease_id]
         for index, info in enumerate(infos):
             self.queue.bus.emit(JobImageSaved(job_id=job.id, index=index, image=info))

@@ -59,7 +59,9 @@ class Job(BaseModel):
     )
     images: list[SavedImageInfo] = Field(default_factory=list)
     notes: list[str] = Field(
-        default_factory=list, description="What the user should know (resumed after a crash…)."
+        default_factory=list,
+        description="What the user should know (resumed after a crash, captions the interrogator wrote, "
+        "what a remote worker's run said…).",
     )
     kind: JobKind = Field(default="generate", description="'generate' (a picture request) or 'train'.")
     training: TrainingRequest | None = Field(

@@ -14,7 +14,7 @@ import io
 import warnings
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 from PIL import Image
 from pydantic import BaseModel, Field
@@ -63,7 +63,7 @@ class TrainedFile(BaseModel):
 
 class JobResults(BaseModel):
     pictures: list[PictureResult] = Field(default_factory=list, max_length=MAX_PICTURES)
-    notes: list[str] = Field(default_factory=list, max_length=64)
+    notes: list[Annotated[str, Field(max_length=2000)]] = Field(default_factory=list, max_length=64)
     trained: TrainedFile | None = Field(default=None, description="A training job's file.")
 
 

@@ -210,13 +210,18 @@ class SqliteJobStore:
             row = db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return bool(row and row["cancel_requested"])
 
-    def complete(self, job_id: str, worker_id: str, images: Sequence[SavedImageInfo]) -> Job:
+    def complete(
+        self, job_id: str, worker_id: str, images: Sequence[SavedImageInfo], notes: Sequence[str] = ()
+    ) -> Job:
         payload = json.dumps([image.model_dump(mode="json") for image in images])
         with self._transaction() as db:
+            row = db.execute("SELECT notes FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            kept = json.loads(row["notes"]) if row else []
+            kept += [note for note in notes if note not in kept]
             db.execute(
-                "UPDATE jobs SET state = 'finished', finished_at = ?, images = ?, error = NULL "
+                "UPDATE jobs SET state = 'finished', finished_at = ?, images = ?, notes = ?, error = NULL "
                 "WHERE id = ? AND state = 'running'",
-                (time.time(), payload, job_id),
+                (time.time(), payload, json.dumps(kept), job_id),
             )
             return self._one(job_id)
 

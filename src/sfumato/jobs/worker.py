@@ -172,7 +172,7 @@ class Worker:
             infos = [image.info() for image in images]
             for index, info in enumerate(infos):
                 self.bus.emit(JobImageSaved(job_id=job.id, index=index, image=info))
-            self.store.complete(job.id, self.worker_id, infos)
+            self.store.complete(job.id, self.worker_id, infos, outcome.notes)
             self.bus.emit(JobFinished(job_id=job.id, images=infos, output=outcome.output))
         finally:
             beat_stop.set()

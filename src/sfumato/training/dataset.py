@@ -155,6 +155,12 @@ def prepare_dataset(
             mirrored = cropped.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
             prepared.pictures.append(PreparedPicture(path, Example(mirrored, caption), source, box, True))
     sources = {p.caption_from for p in prepared.pictures}
+    guessed = {p.source for p in prepared.pictures if p.caption_from == "interrogator"}
+    if guessed:
+        prepared.notes.append(
+            f"{len(guessed)} picture{'s' if len(guessed) > 1 else ''} had no caption (no .txt beside it, no "
+            "words in the file name): the interrogator wrote one; a dry run shows them."
+        )
     if "trigger only" in sources:
         prepared.notes.append(
             "Some pictures have no caption (no .txt beside them, no words in the file name, no "
