@@ -20,7 +20,7 @@ from sfumato.prompts.networks import FolderResolver
 from sfumato.training.migrate_embedding import MigrationConfig, migrate_embedding, shares_text_encoder
 from sfumato.training.textual_inversion import initial_vectors, save_embedding
 
-PROMPT = "a {name} circle on a white background"
+PROMPT = "a large {name} circle in the center on a gray background"
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +55,9 @@ def pink_on_first(demo: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("models") / "embeddings"  # prompts find embeddings in this folder
     train_textual_inversion(
         demo,
-        concept_examples(32, colour="pink", name="sfpink"),
+        concept_examples(16, colour="pink", name="sfpink"),
         TextualInversionConfig(
-            "sfpink", init_text="white", vectors=2, steps=300, lr=0.05, batch=8, checkpoint_every=1000
+            "sfpink", init_text="purple", steps=400, lr=0.1, batch=4, checkpoint_every=1000
         ),
         folder,
     )
@@ -65,34 +65,27 @@ def pink_on_first(demo: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured on the model before its pink stage; on the shipped one the first model's embedding "
-    "reads pink on white in 2 of 6 seeds (init white, 2 vectors) or 0 of 6 (init purple, lr 0.1), "
-    "so the recipe needs finding again",
-)
 @pytest.mark.timeout(1800)  # trains an embedding on the first model, then migrates it (minutes on one core)
 def test_a_migrated_embedding_draws_the_held_out_pink_on_the_other_model(
     demo: Any, pink_on_first: Path
 ) -> None:
-    # Measured (seeds 100-105, judged): the embedding draws pink circles on white on the first model
-    # 6/6; unmigrated on the second 0/6 (purple and black); migrated 5/6 (one empty picture). The
-    # first model never drew pink: on white it blends purple and white into a pink the judge reads,
-    # on other backgrounds it draws purple, so the prompts keep to white. Learning from the drawn
-    # pictures alone (the noise as target) reached 0/6 after 300 steps; matching the first model's
-    # prediction reached 4/6 after 250 steps, 5/6 after 400 (3/6 after 250 of batch 16).
+    # Measured on the shipped model (seeds 100-105, judged; the same at 1 and 2 threads): the embedding
+    # draws pink on the first model 6/6; unmigrated on the second 0/6 (green); migrated 6/6. About 2 min
+    # at one thread. From 8 pictures and 300 steps the first model read pink in 4/6 (red in the others).
+    # On the model before its pink stage, learning from the drawn pictures with the noise as the target
+    # reached 0/6 after 300 steps, and matching the first model's prediction 5/6 after 400.
     other = permuted_model(demo)
     on_first = colour_seeds(demo, "sfpink", pink_on_first, "pink")
     unmigrated = colour_seeds(other, "sfpink", pink_on_first, "pink")
     migration = MigrationConfig(
         prompts=(
             PROMPT,
-            "a large {name} circle on a white background",
-            "a large {name} square on a white background",
+            "a large {name} square on a gray background",
+            "a {name} circle on a gray background",
         ),
         pictures=24,
-        steps=400,
-        lr=0.05,
+        steps=300,
+        lr=0.1,
         init_text="purple",
         keep=shows_pink,  # only the pictures where the first model drew the concept
     )
