@@ -1,8 +1,8 @@
 """Running a claimed job on a worker that is not the server (a remote `sfumato worker`, a Ray actor).
 
 ``JobExecutor.run`` is the one call that runs a claimed job: it takes the Job and returns its results,
-which the server then saves. A job is run by its kind, and only the kinds listed here: nothing else a
-server (or anyone on the network) sends is ever executed.
+which the server then saves. A job is run by its kind, and only the kinds of ``run_job.KNOWN_KINDS``:
+nothing else a server (or anyone on the network) sends is ever executed.
 """
 
 from __future__ import annotations
@@ -14,29 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sfumato.core.errors import InvalidRequest, SfumatoError
+from sfumato.core.errors import InvalidRequest
 from sfumato.core.events import CancelToken, ProgressCallback
 from sfumato.core.settings import Settings
-from sfumato.jobs.model import Job, JobKind
+from sfumato.jobs.model import Job
 from sfumato.jobs.results import JobResults, picture_result, trained_file
+from sfumato.jobs.run_job import UnknownJobKind
 
 if TYPE_CHECKING:
     from sfumato.core.request import GenerationRequest
     from sfumato.jobs.runner import SavedPicture
-
-GENERATE: JobKind = "generate"
-TRAIN: JobKind = "train"
-
-
-class UnknownJobKind(SfumatoError):
-    """A job of a kind this worker cannot run."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(
-            f"This worker cannot run jobs of kind {kind[:64]!r}; it runs {', '.join(KNOWN_KINDS)}.",
-            "Update Sfumato on the worker, or run the job on the server itself.",
-        )
-        self.kind = kind
 
 
 class JobExecutor:
@@ -49,14 +36,14 @@ class JobExecutor:
         self.cache = ModelCache(settings.model_cache_bytes)
         self._running = threading.Lock()
         self._kinds: dict[str, Callable[[Job, ProgressCallback, CancelToken], JobResults]] = {
-            GENERATE: lambda job, progress, cancel: self.generate(job.request, progress, cancel),
-            TRAIN: lambda job, progress, cancel: self.train(job, progress, cancel),
+            "generate": lambda job, progress, cancel: self.generate(job.request, progress, cancel),
+            "train": lambda job, progress, cancel: self.train(job, progress, cancel),
         }
 
     def run(self, job: Job, *, on_progress: ProgressCallback, cancel: CancelToken) -> JobResults:
         kind = job.kind
         if kind not in self._kinds:
-            raise UnknownJobKind(kind)
+            raise UnknownJobKind.of_kind(kind)
         with self._running:
             return self._kinds[kind](job, on_progress, cancel)
 
@@ -111,6 +98,3 @@ class JobExecutor:
             return results
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-
-
-KNOWN_KINDS: tuple[JobKind, ...] = (GENERATE, TRAIN)

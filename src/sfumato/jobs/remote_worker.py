@@ -26,9 +26,10 @@ from pydantic import ValidationError
 
 from sfumato.core.errors import Cancelled, SfumatoError
 from sfumato.core.events import CancelToken, StepProgress
-from sfumato.jobs.execute import KNOWN_KINDS, JobExecutor, UnknownJobKind
+from sfumato.jobs.execute import JobExecutor
 from sfumato.jobs.model import Job
 from sfumato.jobs.results import JobResults
+from sfumato.jobs.run_job import KNOWN_KINDS, UnknownJobKind
 from sfumato.jobs.worker import preview_data_uri
 
 log = logging.getLogger(__name__)
@@ -239,7 +240,7 @@ class RemoteWorker:
         kind = str(claim.get("kind"))
         if kind not in KNOWN_KINDS:  # nothing but the kinds this worker defines ever runs
             self.say(f"Refusing a job of kind {kind[:64]!r}: this worker does not run it.")
-            self._report(f"{path}/fail", {"reason": UnknownJobKind(kind).message, "kind": "request"})
+            self._report(f"{path}/fail", {"reason": UnknownJobKind.of_kind(kind).message, "kind": "request"})
             return
         try:
             job = Job.model_validate(claim.get("job"))

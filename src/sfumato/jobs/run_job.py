@@ -1,7 +1,8 @@
 """Run a job by its kind: a generation through the runner, a training through the trainer.
 
-The one place that knows the job kinds, so every worker (the server's own thread, a remote worker,
-a Ray actor) runs the same things the same way, and nothing but these kinds.
+The one place that knows the job kinds. The server's own worker thread runs a job with ``dispatch``;
+a remote worker and a Ray actor run one with ``jobs/execute.py::JobExecutor``, which ships the
+results back instead of saving them; both refuse any kind not in ``KNOWN_KINDS``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sfumato.core.errors import InvalidRequest
 from sfumato.core.events import CancelToken, ProgressCallback
 from sfumato.core.settings import Settings
 from sfumato.core.training_request import TrainingOutcome, TrainingRequest
-from sfumato.jobs.model import Job, SavedImage
+from sfumato.jobs.model import Job, JobKind, SavedImage
 
 if TYPE_CHECKING:
     from sfumato.jobs.worker import RunFunction
@@ -37,8 +38,18 @@ class JobOutcome:
     notes: list[str] = field(default_factory=list)
 
 
+KNOWN_KINDS: tuple[JobKind, ...] = ("generate", "train")
+
+
 class UnknownJobKind(InvalidRequest):
     """A job this worker cannot run."""
+
+    @classmethod
+    def of_kind(cls, kind: str) -> UnknownJobKind:
+        return cls(
+            f"This worker cannot run jobs of kind {kind[:64]!r}; it runs {', '.join(KNOWN_KINDS)}.",
+            "Update Sfumato on the worker, or run the job on the server itself.",
+        )
 
 
 def dispatch(
@@ -61,27 +72,7 @@ def dispatch(
             raise UnknownJobKind("This worker does not run training jobs.", "Run it on another worker.")
         outcome = train(job.training, on_progress=on_progress, cancel=cancel)
         return JobOutcome(output=str(outcome.path), notes=list(outcome.notes))
-    raise UnknownJobKind(f"Unknown job kind {job.kind!r}.", "Update this worker to the server's version.")
-
-
-def run_job(
-    settings: Settings,
-    job: Job,
-    *,
-    on_progress: ProgressCallback,
-    cancel: CancelToken,
-    generate: RunFunction | None = None,
-    train: TrainFunction | None = None,
-) -> JobOutcome:
-    """Run ``job`` on this machine with ``settings`` (its models, folders, archive); ``generate`` and
-    ``train`` replace the default run functions (which load models themselves)."""
-    if generate is None and job.kind == "generate":
-        from sfumato.jobs.local import runner_run_function
-
-        generate = runner_run_function(settings)
-    if train is None and job.kind == "train":
-        train = training_run_function(settings)
-    return dispatch(job, generate=generate, train=train, on_progress=on_progress, cancel=cancel)
+    raise UnknownJobKind.of_kind(job.kind)
 
 
 ComponentsForTraining = Callable[[TrainingRequest], "Components | None"]
@@ -114,4 +105,11 @@ def training_run_function(
     return TrainingRun(settings, components_for)
 
 
-__all__: Sequence[str] = ("JobOutcome", "TrainFunction", "dispatch", "run_job", "training_run_function")
+__all__: Sequence[str] = (
+    "KNOWN_KINDS",
+    "JobOutcome",
+    "TrainFunction",
+    "UnknownJobKind",
+    "dispatch",
+    "training_run_function",
+)
